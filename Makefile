@@ -1,0 +1,147 @@
+# cgreenlet -- see README.md.
+#
+#   make                 static + shared library, examples, test programs
+#   make check           every test: C (asm, ucontext, aarch64 under qemu)
+#   make check-c         the C tests of one configuration (ARCH=, BACKEND=)
+#   make check-asan      C tests with AddressSanitizer + UBSan
+#   make check-valgrind  C tests under valgrind memcheck
+#   make bench           benchmarks against reference switches
+#   make demo            build and run the examples
+#   make install PREFIX=/usr/local
+#
+# Knobs: CC, ARCH=native|aarch64, BACKEND=asm|ucontext, FPCTL=1|0 (0: do
+# not preserve MXCSR/x87 CW/FPCR across switches), SANITIZE=asan.
+
+CC ?= cc
+ARCH ?= native
+BACKEND ?= asm
+FPCTL ?= 1
+SANITIZE ?=
+PREFIX ?= /usr/local
+OPT ?= -O2
+
+ifeq ($(ARCH),aarch64)
+  CC := aarch64-linux-gnu-gcc
+  RUN := qemu-aarch64 -L /usr/aarch64-linux-gnu
+  CPU := aarch64
+else
+  RUN :=
+  CPU := $(shell $(CC) -dumpmachine | cut -d- -f1)
+endif
+
+VARIANT := $(CPU)-$(BACKEND)$(if $(filter 0,$(FPCTL)),-nofp)$(if $(SANITIZE),-$(SANITIZE))-$(notdir $(firstword $(CC)))
+B := build/$(VARIANT)
+
+CFLAGS_BASE := -std=c11 -g $(OPT) -Wall -Wextra -Werror -fPIC -pthread \
+               -D_GNU_SOURCE -Iinclude
+ifeq ($(BACKEND),ucontext)
+  CFLAGS_BASE += -DCG_BACKEND_UCONTEXT
+endif
+ifeq ($(FPCTL),0)
+  CFLAGS_BASE += -DCG_NO_FPCTL
+endif
+ifeq ($(SANITIZE),asan)
+  CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+CFLAGS ?=
+CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS += -pthread
+
+LIB_SRC := $(wildcard src/core/*.c src/stack/*.c) src/arch/arch_asm.c \
+           src/arch/switch_ucontext.c
+ifneq ($(BACKEND),ucontext)
+  ifneq ($(filter $(CPU),x86_64 aarch64),)
+    LIB_ASM := src/arch/switch_$(CPU).S
+  endif
+endif
+LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(patsubst %.S,$(B)/%.o,$(LIB_ASM))
+HDRS := include/cgreenlet.h $(wildcard src/*/*.h)
+
+TEST_SRC := $(sort $(wildcard tests/c/test_*.c))
+TESTS := $(patsubst tests/c/%.c,$(B)/tests/%,$(TEST_SRC))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
+
+.PHONY: all lib tests examples check check-c check-all-c check-asan \
+        check-valgrind bench demo install clean
+all: lib examples tests
+
+lib: $(B)/libcgreenlet.a $(B)/libcgreenlet.so
+examples: $(EXAMPLES)
+tests: $(TESTS)
+
+$(B)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(B)/%.o: %.S $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(B)/libcgreenlet.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libcgreenlet.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcgreenlet.so.0 -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/c/%.c tests/c/check.h $(B)/libcgreenlet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/c $< -o $@ $(LDFLAGS) $(B)/libcgreenlet.a $(LDLIBS)
+
+$(B)/examples/%: examples/%.c $(B)/libcgreenlet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS) $(B)/libcgreenlet.a $(LDLIBS)
+
+# One configuration's C tests; counts go to build/results/<variant>.
+check-c: tests
+	@sh tests/run-c-tests.sh "$(VARIANT)" "$(RUN)" $(TESTS)
+
+# The README's test command: every configuration this machine can run.
+check:
+	@rm -rf build/results
+	@$(MAKE) --no-print-directory check-c
+	@$(MAKE) --no-print-directory check-c BACKEND=ucontext
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
+	    $(MAKE) --no-print-directory check-c ARCH=aarch64; \
+	else echo "SKIPPED: aarch64 (install gcc-aarch64-linux-gnu qemu-user)"; \
+	    echo "0 0 1" > build/results/aarch64-skipped; fi
+	@sh tests/summary.sh build/results
+
+check-asan:
+	@rm -rf build/results
+	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=clang
+	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=gcc
+	@sh tests/summary.sh build/results
+
+check-valgrind:
+	@rm -rf build/results
+	@$(MAKE) --no-print-directory check-c RUN="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" CG_TEST_LIGHT=1
+	@sh tests/summary.sh build/results
+
+BENCH_SRC := $(wildcard bench/c/*.c bench/c/*.S)
+$(B)/bench/cbench: $(BENCH_SRC) bench/c/bench.h $(B)/libcgreenlet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O2 -Ibench/c $(filter %.c %.S,$^) -o $@ $(LDFLAGS) \
+	    $(B)/libcgreenlet.a $(LDLIBS) $(if $(wildcard /usr/include/boost/context/detail/fcontext.hpp),-DHAVE_BOOST_FCONTEXT -lboost_context)
+
+bench: $(B)/bench/cbench
+	@$(MAKE) --no-print-directory FPCTL=0 build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
+	@sh bench/run.sh $(B)/bench/cbench build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
+
+demo: examples
+	@sh examples/run-demo.sh $(B)/examples
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/cgreenlet.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libcgreenlet.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libcgreenlet.so $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so.0
+	ln -sf libcgreenlet.so.0 $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' cgreenlet.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cgreenlet.pc
+
+clean:
+	rm -rf build

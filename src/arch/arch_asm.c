@@ -1,0 +1,114 @@
+/*
+ * C side of the assembly backends: builds the first frame of a fresh
+ * dedicated stack in the layout the .S file pops, and checks that layout
+ * against the offsets the assembly uses.
+ */
+#include "arch.h"
+
+#ifndef CG_BACKEND_UCONTEXT
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include "frame_x86_64.h"
+
+struct cg_frame {
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    uint16_t pad;
+    uint64_t r15, r14, r13, r12, rbx, rbp;
+    uint64_t ret;
+};
+_Static_assert(offsetof(struct cg_frame, mxcsr) == CG_FRAME_MXCSR, "MXCSR");
+_Static_assert(offsetof(struct cg_frame, fpucw) == CG_FRAME_FPUCW, "x87 CW");
+_Static_assert(offsetof(struct cg_frame, r15) == CG_FRAME_R15, "r15");
+_Static_assert(offsetof(struct cg_frame, r14) == CG_FRAME_R14, "r14");
+_Static_assert(offsetof(struct cg_frame, r13) == CG_FRAME_R13, "r13");
+_Static_assert(offsetof(struct cg_frame, r12) == CG_FRAME_R12, "r12");
+_Static_assert(offsetof(struct cg_frame, rbx) == CG_FRAME_RBX, "rbx");
+_Static_assert(offsetof(struct cg_frame, rbp) == CG_FRAME_RBP, "rbp");
+_Static_assert(offsetof(struct cg_frame, ret) == CG_FRAME_RET, "ret");
+_Static_assert(sizeof(struct cg_frame) == CG_FRAME_SIZE, "frame size");
+_Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
+#define FRAME_SET_ENTRY(f, entry) ((f)->rbx = (uint64_t)(uintptr_t)(entry))
+#define FRAME_SET_RESUME(f, pc) ((f)->ret = (uint64_t)(uintptr_t)(pc))
+
+#elif defined(__aarch64__)
+#include "frame_aarch64.h"
+
+struct cg_frame {
+    uint64_t x19_x28[10];
+    uint64_t x29, x30;
+    uint64_t d8_d15[8];
+    uint64_t fpcr;
+    uint64_t pad;
+};
+_Static_assert(offsetof(struct cg_frame, x19_x28) == CG_FRAME_X19, "x19");
+_Static_assert(offsetof(struct cg_frame, x29) == CG_FRAME_X29, "x29");
+_Static_assert(offsetof(struct cg_frame, x30) == CG_FRAME_X30, "x30");
+_Static_assert(offsetof(struct cg_frame, d8_d15) == CG_FRAME_D8, "d8");
+_Static_assert(offsetof(struct cg_frame, fpcr) == CG_FRAME_FPCR, "fpcr");
+_Static_assert(sizeof(struct cg_frame) == CG_FRAME_SIZE, "frame size");
+_Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
+#define FRAME_SET_ENTRY(f, entry) ((f)->x19_x28[0] = (uint64_t)(uintptr_t)(entry))
+#define FRAME_SET_RESUME(f, pc) ((f)->x30 = (uint64_t)(uintptr_t)(pc))
+#endif
+
+void cg_arch_swap(void **save_sp, void *resume_sp);
+int cg_arch_copy_switch_asm(cg_arch_save_fn save, cg_arch_restore_fn restore,
+                            void *arg, cg_arch_entry_fn entry);
+void *cg_arch_trampoline_address(void);
+void cg_arch_fpctl_store(void *frame);
+
+const char *
+cg_arch_name(void)
+{
+#if defined(__x86_64__)
+    return "x86_64";
+#else
+    return "aarch64";
+#endif
+}
+
+void
+cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry)
+{
+    (void)lo;
+    struct cg_frame *f = (struct cg_frame *)(void *)(hi - sizeof(struct cg_frame));
+    memset(f, 0, sizeof *f);
+    cg_arch_fpctl_store(f);
+    FRAME_SET_ENTRY(f, entry);
+    FRAME_SET_RESUME(f, cg_arch_trampoline_address());
+    ctx->sp = f;
+}
+
+void
+cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to)
+{
+    cg_arch_swap(&from->sp, to->sp);
+}
+
+int
+cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_save_fn save,
+                    cg_arch_restore_fn restore, void *arg, cg_arch_entry_fn entry)
+{
+    /* The save callback records the stack pointer itself. */
+    (void)from;
+    (void)to;
+    return cg_arch_copy_switch_asm(save, restore, arg, entry);
+}
+
+int
+cg_arch_thread_init(void)
+{
+    return 0;
+}
+
+void
+cg_arch_thread_exit(void)
+{
+}
+
+#endif /* !CG_BACKEND_UCONTEXT */

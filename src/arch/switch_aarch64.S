@@ -1,0 +1,117 @@
+/*
+ * Stack switching for aarch64 (AAPCS64).  Assembly only: saves x19-x30,
+ * d8-d15 and FPCR, changes sp, resumes with an indirect branch.  Frame
+ * layout (offsets from the saved sp) is in frame_aarch64.h:
+ *
+ *   0..72 x19-x28 | 80 x29 | 88 x30 | 96..152 d8-d15 | 160 FPCR | 168 pad
+ *
+ * With CG_NO_FPCTL defined, FPCR is neither saved nor restored.
+ */
+#include "frame_aarch64.h"
+
+        .text
+
+.macro SAVE_STATE
+        sub     sp, sp, #CG_FRAME_SIZE
+        stp     x19, x20, [sp, #0]
+        stp     x21, x22, [sp, #16]
+        stp     x23, x24, [sp, #32]
+        stp     x25, x26, [sp, #48]
+        stp     x27, x28, [sp, #64]
+        stp     x29, x30, [sp, #CG_FRAME_X29]
+        stp     d8, d9, [sp, #CG_FRAME_D8]
+        stp     d10, d11, [sp, #(CG_FRAME_D8 + 16)]
+        stp     d12, d13, [sp, #(CG_FRAME_D8 + 32)]
+        stp     d14, d15, [sp, #(CG_FRAME_D8 + 48)]
+#ifndef CG_NO_FPCTL
+        mrs     x9, fpcr
+        str     x9, [sp, #CG_FRAME_FPCR]
+#endif
+.endm
+
+/* Restore the state at sp and branch to the saved x30 with x0 = result. */
+.macro RESUME result
+#ifndef CG_NO_FPCTL
+        ldr     x9, [sp, #CG_FRAME_FPCR]
+        msr     fpcr, x9
+#endif
+        ldp     x19, x20, [sp, #0]
+        ldp     x21, x22, [sp, #16]
+        ldp     x23, x24, [sp, #32]
+        ldp     x25, x26, [sp, #48]
+        ldp     x27, x28, [sp, #64]
+        ldp     x29, x30, [sp, #CG_FRAME_X29]
+        ldp     d8, d9, [sp, #CG_FRAME_D8]
+        ldp     d10, d11, [sp, #(CG_FRAME_D8 + 16)]
+        ldp     d12, d13, [sp, #(CG_FRAME_D8 + 32)]
+        ldp     d14, d15, [sp, #(CG_FRAME_D8 + 48)]
+        add     sp, sp, #CG_FRAME_SIZE
+        mov     x0, #\result
+        br      x30
+.endm
+
+/* void cg_arch_swap(void **save_sp, void *resume_sp): see switch_x86_64.S */
+        .globl  cg_arch_swap
+        .type   cg_arch_swap, %function
+        .hidden cg_arch_swap
+cg_arch_swap:
+        SAVE_STATE
+        mov     x9, sp
+        str     x9, [x0]
+        mov     sp, x1
+        RESUME  0
+        .size   cg_arch_swap, .-cg_arch_swap
+
+/* int cg_arch_copy_switch_asm(save, restore, arg, entry): see switch_x86_64.S */
+        .globl  cg_arch_copy_switch_asm
+        .type   cg_arch_copy_switch_asm, %function
+        .hidden cg_arch_copy_switch_asm
+cg_arch_copy_switch_asm:
+        SAVE_STATE
+        mov     x19, x0             /* save    (x19..x22 are saved above) */
+        mov     x20, x1             /* restore */
+        mov     x21, x2             /* arg */
+        mov     x22, x3             /* entry */
+        mov     x0, sp
+        mov     x1, x21
+        blr     x19
+        cbz     x0, 1f
+        mov     sp, x0
+        mov     x0, x21
+        blr     x20
+        cbnz    w0, 2f
+        RESUME  0
+1:      RESUME  1
+2:      blr     x22
+        brk     #0
+        .size   cg_arch_copy_switch_asm, .-cg_arch_copy_switch_asm
+
+/* First code on a fresh dedicated stack: entry function in x19. */
+        .type   cg_arch_trampoline, %function
+cg_arch_trampoline:
+        .cfi_startproc
+        .cfi_undefined x30
+        blr     x19
+        brk     #0
+        .cfi_endproc
+        .size   cg_arch_trampoline, .-cg_arch_trampoline
+
+        .globl  cg_arch_trampoline_address
+        .type   cg_arch_trampoline_address, %function
+        .hidden cg_arch_trampoline_address
+cg_arch_trampoline_address:
+        adr     x0, cg_arch_trampoline
+        ret
+        .size   cg_arch_trampoline_address, .-cg_arch_trampoline_address
+
+/* void cg_arch_fpctl_store(void *frame): the caller's FPCR into a frame. */
+        .globl  cg_arch_fpctl_store
+        .type   cg_arch_fpctl_store, %function
+        .hidden cg_arch_fpctl_store
+cg_arch_fpctl_store:
+        mrs     x9, fpcr
+        str     x9, [x0, #CG_FRAME_FPCR]
+        ret
+        .size   cg_arch_fpctl_store, .-cg_arch_fpctl_store
+
+        .section .note.GNU-stack,"",%progbits

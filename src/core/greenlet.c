@@ -1,0 +1,288 @@
+/*
+ * Greenlet objects: creation, the parent tree, destruction and
+ * introspection.  Switching lives in switch.c.
+ *
+ * Ownership: the creator owns a greenlet until cg_destroy(); each child
+ * also holds a reference to its parent, so a destroyed greenlet that is
+ * still some child's parent stays in memory (dead) for the parent-chain
+ * walk of S21-style delivery.  The thread holds its main greenlet.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+void
+cg__retain(cg_greenlet *g)
+{
+    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+}
+
+void
+cg__release(cg_greenlet *g)
+{
+    /* Iterative: freeing a greenlet drops its parent's reference, and a
+       long chain of otherwise unreferenced ancestors must not recurse. */
+    while (g != NULL &&
+           atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1) {
+        cg_greenlet *parent = g->parent;
+        cg_thread *ts = g->thread;
+        cg__free(g->copy);
+        cg__free(g);
+        cg__thread_release(ts);
+        g = parent;
+    }
+}
+
+void
+cg__discard(cg_thread *ts, cg_greenlet *g)
+{
+    cg__set_state(g, GS_DEAD);
+    cg__copy_free(ts, g);
+    if (g->dstack != NULL) {
+        cg__dstack_put(ts, g->dstack);
+        g->dstack = NULL;
+    }
+}
+
+void
+cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent)
+{
+    cg_greenlet *old = g->parent;
+    cg__retain(parent);
+    g->parent = parent;
+    cg__release(old);
+}
+
+cg_status
+cg_create(cg_greenlet **out, cg_run_fn run, cg_greenlet *parent,
+          const cg_options *opts)
+{
+    static const cg_options defaults;
+    if (opts == NULL) {
+        opts = &defaults;
+    }
+    if (out == NULL || run == NULL ||
+        (opts->stack_mode != CG_STACK_COPY && opts->stack_mode != CG_STACK_DEDICATED)) {
+        return CG_EINVAL;
+    }
+    size_t stack_size = opts->stack_size ? opts->stack_size : CG_DEFAULT_STACK_SIZE;
+    if (opts->stack_mode == CG_STACK_DEDICATED && stack_size < CG_MIN_STACK_SIZE) {
+        return CG_EINVAL;
+    }
+    cg_thread *ts = cg__thread();
+    if (ts == NULL) {
+        return CG_ENOMEM;
+    }
+    if (parent == NULL) {
+        parent = ts->current;
+    } else if (parent->thread != ts) {
+        return cg__exited(parent->thread) ? CG_ETHREAD_EXITED : CG_EWRONG_THREAD;
+    }
+    cg_greenlet *g = cg__malloc(sizeof *g);
+    if (g == NULL) {
+        return CG_ENOMEM;
+    }
+    memset(g, 0, sizeof *g);
+    if (opts->stack_mode == CG_STACK_DEDICATED) {
+        cg_status st = cg__dstack_get(ts, stack_size, !opts->no_guard_page, &g->dstack);
+        if (st != CG_OK) {
+            cg__free(g);
+            return st;
+        }
+        cg_arch_make(&g->ctx, g->dstack->lo, g->dstack->hi, cg__entry);
+    }
+    g->thread = ts;
+    atomic_fetch_add_explicit(&ts->refs, 1, memory_order_relaxed);
+    g->run = run;
+    g->parent = parent;
+    cg__retain(parent);
+    atomic_init(&g->refs, 1);
+    atomic_init(&g->state, GS_NEW);
+    cg__list_add(ts, g);
+    *out = g;
+    return CG_OK;
+}
+
+/* The caller's thread state if `g` may be operated on from here. */
+static cg_status
+owner_check(const cg_greenlet *g, cg_thread **ts_out)
+{
+    cg_thread *ts = cg__thread_peek();
+    if (ts != g->thread) {
+        return cg__exited(g->thread) ? CG_ETHREAD_EXITED : CG_EWRONG_THREAD;
+    }
+    *ts_out = ts;
+    return CG_OK;
+}
+
+cg_status
+cg_kill(cg_greenlet *g, cg_msg *result)
+{
+    static const cg_msg nothing = {CG_VALUE, NULL};
+    cg_thread *ts;
+    if (g == NULL || g->is_main) {
+        return CG_EINVAL;
+    }
+    cg_status st = owner_check(g, &ts);
+    if (st != CG_OK) {
+        return st;
+    }
+    if (g == ts->current) {
+        return CG_EBUSY;
+    }
+    switch (cg__state(g)) {
+    case GS_NEW:
+        cg__discard(ts, g);
+        /* fall through */
+    case GS_DEAD:
+        if (result) {
+            *result = nothing;
+        }
+        return CG_OK;
+    default:
+        break;
+    }
+    /* Finish into the caller, so that control comes back here. */
+    cg_greenlet *old = g->parent;
+    cg__retain(old);
+    cg__set_parent_raw(g, ts->current);
+    cg_msg got;
+    st = cg__send(ts, g, (cg_msg){CG_EXIT, NULL}, &got);
+    /* Put the original parent back, unless g's code made that a cycle. */
+    (void)cg_set_parent(g, old);
+    cg__release(old);
+    if (st != CG_OK) {
+        return st;
+    }
+    if (result) {
+        *result = got;
+    }
+    return cg__state(g) == GS_DEAD ? CG_OK : CG_EALIVE;
+}
+
+cg_status
+cg_destroy(cg_greenlet *g)
+{
+    if (g == NULL || g->is_main || g->destroyed) {
+        return CG_EINVAL;
+    }
+    if (cg__exited(g->thread)) {
+        /* Already dead and detached by the thread's exit. */
+        g->destroyed = 1;
+        cg__release(g);
+        return CG_OK;
+    }
+    cg_thread *ts;
+    cg_status st = owner_check(g, &ts);
+    if (st != CG_OK) {
+        return st;
+    }
+    if (g == ts->current) {
+        return CG_EBUSY;
+    }
+    if (cg__state(g) == GS_ACTIVE) {
+        st = cg_kill(g, NULL);
+        if (st != CG_OK) {
+            return st;
+        }
+    }
+    cg__discard(ts, g);
+    g->destroyed = 1;
+    cg__list_remove(ts, g);
+    cg__release(g);
+    return CG_OK;
+}
+
+cg_greenlet *
+cg_parent(const cg_greenlet *g)
+{
+    return g ? g->parent : NULL;
+}
+
+cg_status
+cg_set_parent(cg_greenlet *g, cg_greenlet *parent)
+{
+    if (g == NULL || parent == NULL || g->is_main) {
+        return CG_EINVAL;
+    }
+    cg_thread *ts;
+    cg_status st = owner_check(g, &ts);
+    if (st != CG_OK) {
+        return st;
+    }
+    if (parent->thread != g->thread) {
+        return CG_EWRONG_THREAD;
+    }
+    for (const cg_greenlet *p = parent; p != NULL; p = p->parent) {
+        if (p == g) {
+            return CG_ECYCLE;
+        }
+    }
+    cg__set_parent_raw(g, parent);
+    return CG_OK;
+}
+
+cg_state
+cg_get_state(const cg_greenlet *g)
+{
+    if (g == NULL) {
+        return CG_DEAD;
+    }
+    switch (cg__state(g)) {
+    case GS_NEW:
+        return CG_NOT_STARTED;
+    case GS_DEAD:
+        return CG_DEAD;
+    default:
+        break;
+    }
+    if (cg__exited(g->thread)) {
+        return CG_DEAD;
+    }
+    cg_thread *ts = cg__thread_peek();
+    return (ts != NULL && ts->current == g) ? CG_RUNNING : CG_SUSPENDED;
+}
+
+int
+cg_is_main(const cg_greenlet *g)
+{
+    return g != NULL && g->is_main;
+}
+
+const void *
+cg_thread_token(const cg_greenlet *g)
+{
+    return g ? (const void *)g->thread : NULL;
+}
+
+int
+cg_thread_exited(const cg_greenlet *g)
+{
+    return g != NULL && cg__exited(g->thread);
+}
+
+void *
+cg_userdata(const cg_greenlet *g)
+{
+    return g ? g->userdata : NULL;
+}
+
+void
+cg_set_userdata(cg_greenlet *g, void *data)
+{
+    if (g) {
+        g->userdata = data;
+    }
+}
+
+size_t
+cg_stack_saved(const cg_greenlet *g)
+{
+    if (cg_get_state(g) != CG_SUSPENDED) {
+        return 0;
+    }
+    if (g->dstack != NULL) {
+        return (size_t)((uintptr_t)g->dstack->hi - (uintptr_t)g->ctx.sp);
+    }
+    return g->saved;
+}

@@ -1,0 +1,171 @@
+/*
+ * Internal structures of the core.  Never included by users; never
+ * includes Python.h.  See docs/design.md for the picture.
+ */
+#ifndef CG_INTERNAL_H
+#define CG_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cgreenlet.h"
+#include "../arch/arch.h"
+#include "sanitizer.h"
+
+#if defined(__GNUC__)
+#define CG_NORETURN __attribute__((noreturn))
+#define CG_NOINLINE __attribute__((noinline))
+#define CG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define CG_NORETURN _Noreturn
+#define CG_NOINLINE
+#define CG_LIKELY(x) (x)
+#define CG_UNLIKELY(x) (x)
+#endif
+
+typedef struct cg_thread cg_thread;
+typedef struct cg_dstack cg_dstack;
+
+/* Life cycle of a greenlet; "running" is derived (== its thread's current). */
+enum { GS_NEW = 0, GS_ACTIVE = 1, GS_DEAD = 2 };
+
+struct cg_greenlet {
+    cg_arch_ctx ctx;            /* saved registers; ctx.sp is also the low
+                                   end of a copy-stack greenlet's slice */
+    cg_thread *thread;          /* owner; fixed at creation */
+    cg_greenlet *parent;        /* strong reference; NULL for a main */
+    cg_run_fn run;
+    void *userdata;
+
+    /* Copy-stack slice (see src/stack/copy.c). */
+    char *stop;                 /* high end of the region it runs in */
+    cg_greenlet *stack_prev;    /* next greenlet up with bytes on the
+                                   thread stack */
+    char *copy;                 /* heap copy of [ctx.sp, ctx.sp + saved) */
+    size_t saved;
+    size_t copy_cap;
+
+    cg_dstack *dstack;          /* dedicated stack, or NULL */
+
+    cg_greenlet *prev, *next;   /* thread's list of undestroyed greenlets */
+    atomic_uint refs;           /* owner + children holding it as parent */
+    _Atomic unsigned char state;
+    unsigned char is_main;
+    unsigned char destroyed;    /* the owner has released it */
+    unsigned char in_list;
+#ifdef CG_ASAN
+    void *asan_fake_stack;
+#endif
+};
+
+/* A dedicated stack: the header lives at the top of its own mapping. */
+struct cg_dstack {
+    char *map;                  /* start of the mapping (guard page first) */
+    size_t map_size;
+    char *lo, *hi;              /* usable stack; hi is 16-byte aligned */
+    size_t size;                /* requested usable size (pool key) */
+    int guard;
+    unsigned valgrind_id;
+    cg_dstack *next;            /* pool link */
+};
+
+#define CG_BUFCACHE 4
+
+/* Per-thread state. */
+struct cg_thread {
+    cg_greenlet *current;
+    cg_greenlet *main;
+
+    /* The switch in progress, read by the arriving side. */
+    cg_greenlet *origin;
+    cg_greenlet *target;
+    cg_msg msg;
+    cg_greenlet *dying;         /* finished greenlet whose stack is released
+                                   once control has left it */
+
+    cg_greenlet *chain;         /* copy-stack: lowest greenlet with bytes on
+                                   the thread stack */
+    char *stack_lo, *stack_hi;  /* thread stack bounds (lo NULL: unknown) */
+
+    cg_greenlet *first, *last;  /* undestroyed greenlets, creation order */
+
+    struct { char *buf; size_t cap; } bufcache[CG_BUFCACHE];
+    cg_dstack *pool;            /* free dedicated stacks */
+    unsigned pool_count;
+
+    atomic_uint refs;           /* the live thread + each greenlet of it */
+    atomic_int exited;
+#ifdef CG_ASAN
+    int asan_switching;
+#endif
+};
+
+/* ---- alloc.c ---- */
+void *cg__malloc(size_t size);
+void cg__free(void *ptr);
+
+/* ---- thread.c ---- */
+/* The calling thread's state, created (with its main greenlet) on first
+   use; NULL if that ran out of memory. */
+cg_thread *cg__thread(void);
+/* The calling thread's state if it has one, else NULL (never creates). */
+cg_thread *cg__thread_peek(void);
+void cg__thread_release(cg_thread *ts);
+void cg__list_add(cg_thread *ts, cg_greenlet *g);
+void cg__list_remove(cg_thread *ts, cg_greenlet *g);
+
+/* ---- greenlet.c ---- */
+void cg__retain(cg_greenlet *g);
+/* Drops one reference; frees g (and, iteratively, parents that drop to
+   zero) when none is left. */
+void cg__release(cg_greenlet *g);
+/* Makes a not-started or suspended greenlet dead without running it and
+   releases its stack. */
+void cg__discard(cg_thread *ts, cg_greenlet *g);
+void cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent);
+
+static inline unsigned
+cg__state(const cg_greenlet *g)
+{
+    return atomic_load_explicit(&g->state, memory_order_relaxed);
+}
+
+static inline void
+cg__set_state(cg_greenlet *g, unsigned s)
+{
+    atomic_store_explicit(&g->state, (unsigned char)s, memory_order_relaxed);
+}
+
+static inline int
+cg__exited(const cg_thread *ts)
+{
+    return atomic_load_explicit(&ts->exited, memory_order_acquire);
+}
+
+/* ---- switch.c ---- */
+cg_status cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received);
+/* First code of every new greenlet, on its own stack; never returns. */
+CG_NORETURN void cg__entry(void);
+
+/* ---- src/stack/copy.c ---- */
+void *cg__copy_save(void *sp, void *arg);
+int cg__copy_restore(void *arg);
+/* Saves, on behalf of a finishing greenlet, every slice that a switch to
+   `target` will overwrite; CG_ENOMEM if a copy could not be allocated. */
+cg_status cg__copy_presave(cg_thread *ts, cg_greenlet *target);
+/* Where a new copy-stack greenlet started now by `origin` would begin
+   (approximate for a running origin: its current stack depth). */
+char *cg__copy_new_stop(cg_thread *ts, cg_greenlet *origin, char *sp);
+void cg__copy_free(cg_thread *ts, cg_greenlet *g);
+void cg__bufcache_drain(cg_thread *ts);
+
+/* ---- src/stack/dedicated.c ---- */
+cg_status cg__dstack_get(cg_thread *ts, size_t size, int guard, cg_dstack **out);
+/* Returns a stack to the thread's pool (or unmaps it). */
+void cg__dstack_put(cg_thread *ts, cg_dstack *s);
+void cg__dstack_unmap(cg_dstack *s);
+void cg__dstack_drain(cg_thread *ts);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * Per-thread state: the main greenlet (created on first use), the current
+ * greenlet, the list of the thread's greenlets, and what happens when the
+ * thread exits (a pthread key destructor: no API call needed before exit).
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+static _Thread_local cg_thread *tls_thread;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_ok;
+
+static void thread_exit(void *arg);
+
+static void
+make_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+}
+
+static void
+stack_bounds(cg_thread *ts)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) {
+        return;
+    }
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        ts->stack_lo = addr;
+        ts->stack_hi = (char *)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static CG_NOINLINE cg_thread *
+thread_init(void)
+{
+    pthread_once(&exit_key_once, make_exit_key);
+    if (cg_arch_thread_init() != 0) {
+        return NULL;
+    }
+    cg_thread *ts = cg__malloc(sizeof *ts);
+    if (ts == NULL) {
+        return NULL;
+    }
+    cg_greenlet *m = cg__malloc(sizeof *m);
+    if (m == NULL) {
+        cg__free(ts);
+        return NULL;
+    }
+    memset(ts, 0, sizeof *ts);
+    memset(m, 0, sizeof *m);
+    /* One reference for the live thread, one held by the main greenlet. */
+    atomic_init(&ts->refs, 2);
+    atomic_init(&ts->exited, 0);
+    stack_bounds(ts);
+
+    m->thread = ts;
+    m->is_main = 1;
+    m->stop = (char *)UINTPTR_MAX;  /* above every other slice */
+    atomic_init(&m->refs, 1);       /* held by the thread */
+    atomic_init(&m->state, GS_ACTIVE);
+    ts->main = m;
+    ts->current = m;
+    ts->chain = m;
+    cg__list_add(ts, m);
+
+    if (exit_key_ok) {
+        (void)pthread_setspecific(exit_key, ts);
+    }
+    tls_thread = ts;
+    return ts;
+}
+
+cg_thread *
+cg__thread(void)
+{
+    cg_thread *ts = tls_thread;
+    return CG_LIKELY(ts != NULL) ? ts : thread_init();
+}
+
+cg_thread *
+cg__thread_peek(void)
+{
+    return tls_thread;
+}
+
+void
+cg__thread_release(cg_thread *ts)
+{
+    if (atomic_fetch_sub_explicit(&ts->refs, 1, memory_order_acq_rel) == 1) {
+        cg__free(ts);
+    }
+}
+
+/* Runs in the exiting thread.  Suspended greenlets can never run again:
+   they become dead without running, their stacks are released, and the
+   objects stay valid for their owners to destroy from any thread. */
+static void
+thread_exit(void *arg)
+{
+    cg_thread *ts = arg;
+    cg_greenlet *g = ts->first;
+    while (g != NULL) {
+        cg_greenlet *next = g->next;
+        g->in_list = 0;
+        g->prev = g->next = NULL;
+        if (g == ts->current && g->dstack != NULL) {
+            /* Exiting from inside a dedicated-stack greenlet: this code
+               runs on that stack, which therefore cannot be unmapped. */
+            g->dstack = NULL;
+        }
+        cg__discard(ts, g);
+        g = next;
+    }
+    ts->first = ts->last = NULL;
+    cg__set_state(ts->main, GS_DEAD);
+    atomic_store_explicit(&ts->exited, 1, memory_order_release);
+    tls_thread = NULL;
+    cg__bufcache_drain(ts);
+    cg__dstack_drain(ts);
+    cg_arch_thread_exit();
+    cg__release(ts->main);
+    cg__thread_release(ts);
+}
+
+void
+cg__list_add(cg_thread *ts, cg_greenlet *g)
+{
+    g->prev = ts->last;
+    g->next = NULL;
+    if (ts->last) {
+        ts->last->next = g;
+    } else {
+        ts->first = g;
+    }
+    ts->last = g;
+    g->in_list = 1;
+}
+
+void
+cg__list_remove(cg_thread *ts, cg_greenlet *g)
+{
+    if (!g->in_list) {
+        return;
+    }
+    if (g->prev) {
+        g->prev->next = g->next;
+    } else {
+        ts->first = g->next;
+    }
+    if (g->next) {
+        g->next->prev = g->prev;
+    } else {
+        ts->last = g->prev;
+    }
+    g->prev = g->next = NULL;
+    g->in_list = 0;
+}
+
+cg_greenlet *
+cg_current(void)
+{
+    cg_thread *ts = cg__thread();
+    return ts ? ts->current : NULL;
+}
+
+cg_greenlet *
+cg_main(void)
+{
+    cg_thread *ts = cg__thread();
+    return ts ? ts->main : NULL;
+}
+
+int
+cg_foreach(int (*fn)(cg_greenlet *g, void *arg), void *arg)
+{
+    cg_thread *ts = cg__thread();
+    if (ts == NULL || fn == NULL) {
+        return 0;
+    }
+    for (cg_greenlet *g = ts->first; g != NULL; g = g->next) {
+        int r = fn(g, arg);
+        if (r != 0) {
+            return r;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,234 @@
+/*
+ * Copy-stack slices: many greenlets take turns on the thread's own stack.
+ *
+ * Each copy-stack greenlet runs in a region of the thread stack that ends
+ * at its `stop` (the stack pointer of whoever started it) and reaches down
+ * as far as it calls.  A suspended greenlet's live bytes are
+ * [sp, stop); they stay in place until another greenlet needs that
+ * address range, and are then copied to the heap -- only the overlapping
+ * part, and only once.  The greenlets that still have bytes on the stack
+ * form the "chain", lowest first (ts->chain, then stack_prev links):
+ *
+ *   high addresses                                 thread stack
+ *   +-----------------------------+  <- main.stop (conceptually infinite)
+ *   | main's frames               |
+ *   |.............................|  <- A.stop (where main started A)
+ *   | A's frames                  |     A: suspended, bytes still here
+ *   |.............................|  <- B.stop (where A started B)
+ *   | B's frames  (running)       |
+ *   +-----------------------------+  <- sp      chain: B -> A -> main
+ *   low addresses
+ *
+ * Switching B -> main: main needs [main.sp, main.stop), which covers
+ * everything below main.stop, so B and A are saved whole (they lie
+ * entirely inside it) and leave the chain; main's own bytes are still in
+ * place.  Switching main -> A later: A's region is [A.sp, A.stop); main's
+ * bytes below A.stop (the frames of its switch call) are saved, A's heap
+ * copy is written back, and the chain is A -> main.
+ *
+ * The rule for C users: a pointer into a suspended copy-stack greenlet's
+ * stack is not valid while another greenlet runs; the bytes may be on the
+ * heap.  Dedicated stacks do not have this restriction.
+ *
+ * save runs on the origin's stack below every live byte; restore runs with
+ * the stack pointer already below the target's region, so neither copies
+ * over the frame it is executing in.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../core/internal.h"
+
+static char *
+align_down(char *p)
+{
+    return (char *)((uintptr_t)p & ~(uintptr_t)15);
+}
+
+/* A heap buffer of at least `need` bytes, from the thread's small cache of
+   recently released copies when one is big enough. */
+static char *
+buf_get(cg_thread *ts, size_t need, size_t *cap)
+{
+    for (int i = 0; i < CG_BUFCACHE; i++) {
+        if (ts->bufcache[i].buf != NULL && ts->bufcache[i].cap >= need) {
+            char *b = ts->bufcache[i].buf;
+            *cap = ts->bufcache[i].cap;
+            ts->bufcache[i].buf = NULL;
+            return b;
+        }
+    }
+    size_t rounded = (need + 63) & ~(size_t)63;
+    char *b = cg__malloc(rounded);
+    if (b != NULL) {
+        *cap = rounded;
+    }
+    return b;
+}
+
+static void
+buf_put(cg_thread *ts, char *buf, size_t cap)
+{
+    if (buf == NULL) {
+        return;
+    }
+    int smallest = -1;
+    for (int i = 0; i < CG_BUFCACHE; i++) {
+        if (ts->bufcache[i].buf == NULL) {
+            ts->bufcache[i].buf = buf;
+            ts->bufcache[i].cap = cap;
+            return;
+        }
+        if (smallest < 0 || ts->bufcache[i].cap < ts->bufcache[smallest].cap) {
+            smallest = i;
+        }
+    }
+    if (ts->bufcache[smallest].cap < cap) {
+        cg__free(ts->bufcache[smallest].buf);
+        ts->bufcache[smallest].buf = buf;
+        ts->bufcache[smallest].cap = cap;
+    } else {
+        cg__free(buf);
+    }
+}
+
+/* Extends g's heap copy to cover [g->ctx.sp, stop). */
+static cg_status
+save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
+{
+    char *lo = g->ctx.sp;
+    if ((uintptr_t)stop <= (uintptr_t)lo) {
+        return CG_OK;
+    }
+    size_t need = (size_t)((uintptr_t)stop - (uintptr_t)lo);
+    if (need <= g->saved) {
+        return CG_OK;
+    }
+    if (need > g->copy_cap) {
+        size_t cap;
+        char *buf = buf_get(ts, need, &cap);
+        if (buf == NULL) {
+            return CG_ENOMEM;
+        }
+        if (g->saved) {
+            memcpy(buf, g->copy, g->saved);
+        }
+        buf_put(ts, g->copy, g->copy_cap);
+        g->copy = buf;
+        g->copy_cap = cap;
+    }
+    cg_asan_unpoison(lo + g->saved, need - g->saved);
+    memcpy(g->copy + g->saved, lo + g->saved, need - g->saved);
+    g->saved = need;
+    return CG_OK;
+}
+
+/* Saves every byte of the chain that lies in the region `target` (ending
+   at `stop`) will occupy. */
+static cg_status
+save_chain(cg_thread *ts, char *stop, cg_greenlet *target)
+{
+    cg_greenlet *owner = ts->chain;
+    while ((uintptr_t)owner->stop < (uintptr_t)stop) {
+        if (save_slice(ts, owner, owner->stop) != CG_OK) {
+            return CG_ENOMEM;
+        }
+        owner = owner->stack_prev;
+    }
+    if (owner != target && save_slice(ts, owner, stop) != CG_OK) {
+        return CG_ENOMEM;
+    }
+    return CG_OK;
+}
+
+char *
+cg__copy_new_stop(cg_thread *ts, cg_greenlet *origin, char *sp)
+{
+    if (origin->dstack != NULL) {
+        return align_down(ts->chain->ctx.sp);
+    }
+    if (cg__state(origin) == GS_DEAD) {
+        return origin->stop;        /* its region is free again */
+    }
+    return align_down(sp);
+}
+
+void *
+cg__copy_save(void *sp, void *arg)
+{
+    cg_thread *ts = arg;
+    cg_greenlet *origin = ts->origin;
+    cg_greenlet *target = ts->target;
+    if (cg__state(origin) != GS_DEAD) {
+        origin->ctx.sp = sp;
+    }
+    if (target->dstack != NULL) {
+        return target->ctx.sp;
+    }
+    if (target->ctx.sp == NULL) {
+        target->stop = cg__copy_new_stop(ts, origin, sp);
+        return target->stop;
+    }
+    if (save_chain(ts, target->stop, target) != CG_OK) {
+        return NULL;
+    }
+    return target->ctx.sp;
+}
+
+int
+cg__copy_restore(void *arg)
+{
+    cg_thread *ts = arg;
+    cg_greenlet *target = ts->target;
+    if (target->dstack != NULL) {
+        return 0;
+    }
+    int fresh = target->ctx.sp == NULL;
+    if (target->saved) {
+        cg_asan_unpoison(target->ctx.sp, target->saved);
+        memcpy(target->ctx.sp, target->copy, target->saved);
+        buf_put(ts, target->copy, target->copy_cap);
+        target->copy = NULL;
+        target->saved = 0;
+        target->copy_cap = 0;
+    }
+#ifdef CG_ASAN
+    /* The shadow of the region belongs to whichever frames ran there last. */
+    if (!fresh && ts->stack_hi != NULL) {
+        char *hi = (uintptr_t)target->stop < (uintptr_t)ts->stack_hi ? target->stop
+                                                                      : ts->stack_hi;
+        cg_asan_unpoison(target->ctx.sp, (size_t)(hi - (char *)target->ctx.sp));
+    }
+#endif
+    cg_greenlet *owner = ts->chain;
+    while (owner != NULL && (uintptr_t)owner->stop <= (uintptr_t)target->stop) {
+        owner = owner->stack_prev;  /* saved whole by save_chain */
+    }
+    target->stack_prev = owner;
+    ts->chain = target;
+    return fresh;
+}
+
+cg_status
+cg__copy_presave(cg_thread *ts, cg_greenlet *target)
+{
+    return save_chain(ts, target->stop, target);
+}
+
+void
+cg__copy_free(cg_thread *ts, cg_greenlet *g)
+{
+    buf_put(ts, g->copy, g->copy_cap);
+    g->copy = NULL;
+    g->saved = 0;
+    g->copy_cap = 0;
+}
+
+void
+cg__bufcache_drain(cg_thread *ts)
+{
+    for (int i = 0; i < CG_BUFCACHE; i++) {
+        cg__free(ts->bufcache[i].buf);
+        ts->bufcache[i].buf = NULL;
+    }
+}

@@ -1,0 +1,107 @@
+/*
+ * A tiny test harness: each test program runs named cases and prints one
+ * line per case -- "ok - name", "not ok - name" or "skip - name: why" --
+ * which tests/run-c-tests.sh counts.  A case fails if any CHECK in it
+ * fails; the program exits nonzero if any case failed.
+ */
+#ifndef CG_TEST_CHECK_H
+#define CG_TEST_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cgreenlet.h"
+
+static int check_case_failures;
+static int check_failed_cases;
+
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                 \
+            check_case_failures++;                                          \
+        }                                                                   \
+    } while (0)
+
+/* Checks that a cgreenlet call returned `want`, naming both on failure. */
+#define CHECK_ST(expr, want)                                                \
+    do {                                                                    \
+        cg_status check_st_ = (expr);                                       \
+        if (check_st_ != (want)) {                                          \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n",         \
+                    __FILE__, __LINE__, #expr, cg_strerror(check_st_),      \
+                    cg_strerror(want));                                     \
+            check_case_failures++;                                          \
+        }                                                                   \
+    } while (0)
+
+#define CHECK_OK(expr) CHECK_ST((expr), CG_OK)
+
+static inline const char *
+mode_name(cg_stack_mode m)
+{
+    return m == CG_STACK_COPY ? "copy" : "dedicated";
+}
+
+/* Options for a greenlet of stack mode `m` (default sizes). */
+static inline cg_options
+opts_for(cg_stack_mode m)
+{
+    cg_options o = {m, 0, 0};
+    return o;
+}
+
+static void
+report(const char *name, const char *suffix)
+{
+    if (check_case_failures) {
+        check_failed_cases++;
+        printf("not ok - %s%s\n", name, suffix);
+    } else {
+        printf("ok - %s%s\n", name, suffix);
+    }
+    check_case_failures = 0;
+    fflush(stdout);
+}
+
+/* Runs a case that does not depend on the stack mode. */
+static inline void
+run_case(const char *name, void (*fn)(void))
+{
+    fn();
+    report(name, "");
+}
+
+/* Runs a case once per stack mode. */
+static inline void
+run_case_modes(const char *name, void (*fn)(cg_stack_mode))
+{
+    fn(CG_STACK_COPY);
+    report(name, " [copy]");
+    fn(CG_STACK_DEDICATED);
+    report(name, " [dedicated]");
+}
+
+static inline void
+skip_case(const char *name, const char *why)
+{
+    printf("skip - %s: %s\n", name, why);
+    fflush(stdout);
+}
+
+/* Nonzero when tests should use smaller sizes (valgrind, qemu). */
+static inline int
+light_mode(void)
+{
+    const char *e = getenv("CG_TEST_LIGHT");
+    return e != NULL && *e && *e != '0';
+}
+
+static inline int
+check_done(void)
+{
+    return check_failed_cases ? 1 : 0;
+}
+
+#endif
