@@ -148,8 +148,13 @@ cg_kill(cg_greenlet *g, cg_msg *result)
     cg__set_parent_raw(g, ts->current);
     cg_msg got;
     st = cg__send(ts, g, (cg_msg){CG_EXIT, NULL}, &got);
-    /* Put the original parent back, unless g's code made that a cycle. */
-    (void)cg_set_parent(g, old);
+    /* Put the original parent back.  If g's code made g an ancestor of it
+       meanwhile, that would be a cycle -- and so may the temporary parent
+       be, when the killer descends from g -- so fall back on main, which
+       is never dead and never anyone's descendant. */
+    if (cg_set_parent(g, old) != CG_OK) {
+        cg__set_parent_raw(g, ts->main);
+    }
     cg__release(old);
     if (st != CG_OK) {
         return st;
