@@ -22,7 +22,7 @@ OPT ?= -O2
 
 ifeq ($(ARCH),aarch64)
   CC := aarch64-linux-gnu-gcc
-  RUN := qemu-aarch64 -L /usr/aarch64-linux-gnu
+  RUN := env CG_TEST_LIGHT=1 qemu-aarch64 -L /usr/aarch64-linux-gnu
   CPU := aarch64
 else
   RUN :=
@@ -47,7 +47,7 @@ ifeq ($(SANITIZE),asan)
 endif
 CFLAGS ?=
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS += -pthread
+LDLIBS += -pthread -lm
 
 LIB_SRC := $(wildcard src/core/*.c src/stack/*.c) src/arch/arch_asm.c \
            src/arch/switch_ucontext.c
@@ -118,7 +118,7 @@ check-asan:
 
 check-valgrind:
 	@rm -rf build/results
-	@$(MAKE) --no-print-directory check-c RUN="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" CG_TEST_LIGHT=1
+	@$(MAKE) --no-print-directory check-c RUN="env CG_TEST_LIGHT=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 	@sh tests/summary.sh build/results
 
 BENCH_SRC := $(wildcard bench/c/*.c bench/c/*.S)

@@ -99,6 +99,7 @@ struct cg_thread {
     atomic_int exited;
 #ifdef CG_ASAN
     int asan_switching;
+    char *asan_dirty_lo;        /* lowest stale shadow below live frames */
 #endif
 };
 

@@ -44,13 +44,29 @@ run_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to)
 }
 
 #ifdef CG_ASAN
-/* Tells ASan the stack is about to change, unless both greenlets live on
-   the thread's stack. */
+/* Frames of a copy-stack greenlet that switches away stay poisoned in
+   ASan's shadow (their redzones) after their bytes are saved or the
+   greenlet dies, and new frames built over them would trip on that: ASan
+   assumes a frame's shadow is clean until its prologue poisons redzones.
+   So the lowest such point is remembered, and the arriving copy-stack
+   greenlet unpoisons the dead stack below its own frame.  The margin
+   covers the switch's own frames below this one. */
+#define ASAN_FRAME_MARGIN 4096
+
 static void
 asan_leave(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target)
 {
     const char *lo;
     size_t size;
+    if (origin->dstack == NULL && ts->stack_lo != NULL) {
+        uintptr_t here = (uintptr_t)__builtin_frame_address(0) - ASAN_FRAME_MARGIN;
+        if (here < (uintptr_t)ts->stack_lo) {
+            here = (uintptr_t)ts->stack_lo;
+        }
+        if (here < (uintptr_t)ts->asan_dirty_lo) {
+            ts->asan_dirty_lo = (char *)here;
+        }
+    }
     if (origin->dstack == NULL && target->dstack == NULL) {
         return;
     }
@@ -72,6 +88,14 @@ asan_arrive(cg_thread *ts, cg_greenlet *self)
     if (ts->asan_switching) {
         ts->asan_switching = 0;
         __sanitizer_finish_switch_fiber(self->asan_fake_stack, NULL, NULL);
+    }
+    if (self->dstack == NULL && ts->asan_dirty_lo != NULL) {
+        uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+        if ((uintptr_t)ts->asan_dirty_lo < here) {
+            __asan_unpoison_memory_region(ts->asan_dirty_lo,
+                                          here - (uintptr_t)ts->asan_dirty_lo);
+            ts->asan_dirty_lo = (char *)here;
+        }
     }
 }
 #else

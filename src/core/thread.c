@@ -60,6 +60,9 @@ thread_init(void)
     atomic_init(&ts->refs, 2);
     atomic_init(&ts->exited, 0);
     stack_bounds(ts);
+#ifdef CG_ASAN
+    ts->asan_dirty_lo = ts->stack_hi;
+#endif
 
     m->thread = ts;
     m->is_main = 1;
@@ -116,7 +119,15 @@ thread_exit(void *arg)
                runs on that stack, which therefore cannot be unmapped. */
             g->dstack = NULL;
         }
-        cg__discard(ts, g);
+        if (cg__state(g) == GS_NEW) {
+            /* Stays not started (it never ran); only its stack goes. */
+            if (g->dstack != NULL) {
+                cg__dstack_put(ts, g->dstack);
+                g->dstack = NULL;
+            }
+        } else {
+            cg__discard(ts, g);
+        }
         g = next;
     }
     ts->first = ts->last = NULL;

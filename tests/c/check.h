@@ -12,6 +12,18 @@
 
 #include "cgreenlet.h"
 
+/* 1 in AddressSanitizer builds (gcc and clang say so differently). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifndef TEST_ASAN
+#define TEST_ASAN 0
+#endif
+
 static int check_case_failures;
 static int check_failed_cases;
 
