@@ -64,8 +64,8 @@ TESTS := $(patsubst tests/c/%.c,$(B)/tests/%,$(TEST_SRC))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
-.PHONY: all lib tests examples check check-c check-all-c check-asan \
-        check-valgrind bench demo install clean
+.PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
+        check-valgrind check-valgrind-c bench demo install clean
 all: lib examples tests
 
 lib: $(B)/libcgreenlet.a $(B)/libcgreenlet.so
@@ -97,35 +97,55 @@ $(B)/examples/%: examples/%.c $(B)/libcgreenlet.a
 
 # One configuration's C tests; counts go to build/results/<variant>.
 check-c: tests
-	@sh tests/run-c-tests.sh "$(VARIANT)" "$(RUN)" $(TESTS)
+	@sh tests/run-c-tests.sh "$(VARIANT)$(if $(VALGRIND),-valgrind)" "$(RUN)" $(TESTS)
 
-# The README's test command: every configuration this machine can run.
-check:
+C_DEPS := gcc:gcc make:make clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a:libclang-rt-14-dev \
+          valgrind:valgrind qemu-aarch64:qemu-user aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
+          /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross
+
+deps:
+	@sh tools/ensure-deps.sh $(C_DEPS)
+
+# The README's test command: every configuration this machine can run,
+# one final count.
+check: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-c
 	@$(MAKE) --no-print-directory check-c BACKEND=ucontext
 	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
 	    $(MAKE) --no-print-directory check-c ARCH=aarch64; \
-	else echo "SKIPPED: aarch64 (install gcc-aarch64-linux-gnu qemu-user)"; \
+	else echo "SKIPPED: aarch64 (needs gcc-aarch64-linux-gnu, qemu-user)"; \
 	    echo "0 0 1" > build/results/aarch64-skipped; fi
+	@$(MAKE) --no-print-directory check-asan-c
+	@$(MAKE) --no-print-directory check-valgrind-c
 	@sh tests/summary.sh build/results
 
-check-asan:
-	@rm -rf build/results
+check-asan-c:
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=clang
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=gcc
+
+check-valgrind-c:
+	@if command -v valgrind >/dev/null; then \
+	    $(MAKE) --no-print-directory check-c VALGRIND=1 \
+	        RUN="env CG_TEST_LIGHT=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"; \
+	else echo "SKIPPED: valgrind (not installed)"; \
+	    echo "0 0 1" > build/results/valgrind-skipped; fi
+
+check-asan: deps
+	@rm -rf build/results
+	@$(MAKE) --no-print-directory check-asan-c
 	@sh tests/summary.sh build/results
 
-check-valgrind:
+check-valgrind: deps
 	@rm -rf build/results
-	@$(MAKE) --no-print-directory check-c RUN="env CG_TEST_LIGHT=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+	@$(MAKE) --no-print-directory check-valgrind-c
 	@sh tests/summary.sh build/results
 
 BENCH_SRC := $(wildcard bench/c/*.c bench/c/*.S)
 $(B)/bench/cbench: $(BENCH_SRC) bench/c/bench.h $(B)/libcgreenlet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O2 -Ibench/c $(filter %.c %.S,$^) -o $@ $(LDFLAGS) \
-	    $(B)/libcgreenlet.a $(LDLIBS) $(if $(wildcard /usr/include/boost/context/detail/fcontext.hpp),-DHAVE_BOOST_FCONTEXT -lboost_context)
+	    $(B)/libcgreenlet.a $(LDLIBS) $(if $(and $(filter native,$(ARCH)),$(wildcard /usr/include/boost/context/detail/fcontext.hpp)),-DHAVE_BOOST_FCONTEXT -lboost_context)
 
 bench: $(B)/bench/cbench
 	@$(MAKE) --no-print-directory FPCTL=0 build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench

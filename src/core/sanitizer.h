@@ -29,7 +29,8 @@
 #endif
 
 #if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #define CG_HAVE_VALGRIND 1
 #endif
@@ -54,6 +55,22 @@ cg_valgrind_stack_deregister(unsigned id)
     VALGRIND_STACK_DEREGISTER(id);
 #else
     (void)id;
+#endif
+}
+
+/* Marks [lo, hi) as stack memory that may be written (contents
+   undefined).  Valgrind learns about stack memory from stack-pointer moves;
+   when the stack pointer jumps onto the thread stack from a dedicated one,
+   the region a copy-stack greenlet is restored into can still be marked
+   inaccessible from earlier returns there. */
+static inline void
+cg_valgrind_stack_writable(void *lo, size_t len)
+{
+#ifdef CG_HAVE_VALGRIND
+    (void)VALGRIND_MAKE_MEM_UNDEFINED(lo, len);
+#else
+    (void)lo;
+    (void)len;
 #endif
 }
 

@@ -39,6 +39,9 @@
 
 #include "../core/internal.h"
 
+/* Below a restored greenlet: room for the restore call's own frames. */
+#define VALGRIND_MARGIN 1024
+
 static char *
 align_down(char *p)
 {
@@ -167,10 +170,19 @@ cg__copy_save(void *sp, void *arg)
     }
     if (target->ctx.sp == NULL) {
         target->stop = cg__copy_new_stop(ts, origin, sp);
+        if (origin->dstack != NULL) {
+            cg_valgrind_stack_writable(target->stop - VALGRIND_MARGIN, VALGRIND_MARGIN);
+        }
         return target->stop;
     }
     if (save_chain(ts, target->stop, target) != CG_OK) {
         return NULL;
+    }
+    if (origin->dstack != NULL) {
+        /* Running on another stack, so nothing live is in this range:
+           the restore's own frame below the target, and its slice. */
+        cg_valgrind_stack_writable((char *)target->ctx.sp - VALGRIND_MARGIN,
+                                   VALGRIND_MARGIN + target->saved);
     }
     return target->ctx.sp;
 }
