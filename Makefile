@@ -33,7 +33,7 @@ VARIANT := $(CPU)-$(BACKEND)$(if $(filter 0,$(FPCTL)),-nofp)$(if $(SANITIZE),-$(
 B := build/$(VARIANT)
 
 CFLAGS_BASE := -std=c11 -g $(OPT) -Wall -Wextra -Werror -fPIC -pthread \
-               -D_GNU_SOURCE -Iinclude
+               -fvisibility=hidden -D_GNU_SOURCE -Iinclude
 ifeq ($(BACKEND),ucontext)
   CFLAGS_BASE += -DCG_BACKEND_UCONTEXT
 endif

@@ -32,6 +32,12 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; what is declared here is
+   its exported API. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define CGREENLET_VERSION "0.1.0"
 
 /* The result of every fallible call. */
@@ -246,6 +252,10 @@ void cg_set_switch_hook(cg_switch_hook hook, void *arg);
 typedef void *(*cg_malloc_fn)(size_t size, void *ctx);
 typedef void (*cg_free_fn)(void *ptr, void *ctx);
 void cg_set_allocator(cg_malloc_fn malloc_fn, cg_free_fn free_fn, void *ctx);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -30,16 +30,21 @@
    cancel the switch. */
 typedef void *(*cg_arch_save_fn)(void *sp, void *arg);
 /* Called once the stack pointer is the target's (below its saved frame);
-   returns nonzero if the target is new and must start with the entry. */
+   does the arriving side's work and returns nonzero if the target is new
+   and must start with the entry. */
 typedef int (*cg_arch_restore_fn)(void *arg);
+/* Called on the target's stack by a plain swap, before the target's frame
+   is resumed; its result is what the target's swap call returns. */
+typedef int (*cg_arch_arrive_fn)(void *arg);
 /* First function of a new context; never returns. */
 typedef void (*cg_arch_entry_fn)(void);
 
 /* A suspended execution context. */
 typedef struct cg_arch_ctx {
-    void *sp;           /* saved stack pointer (approximate for ucontext) */
+    void *sp;           /* saved stack pointer */
 #ifdef CG_BACKEND_UCONTEXT
     ucontext_t uc;
+    cg_arch_entry_fn entry;
 #endif
 } cg_arch_ctx;
 
@@ -47,29 +52,39 @@ typedef struct cg_arch_ctx {
 const char *cg_arch_name(void);
 
 /* Prepares `ctx` so that switching to it runs entry() on the stack
-   [lo, hi).  hi must be 16-byte aligned; the stack needs a few hundred
-   bytes at least.  Never fails. */
+   [lo, hi) (after the swap's arrive callback).  hi must be 16-byte aligned;
+   the stack needs a few hundred bytes at least.  Never fails. */
 void cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry);
 
-/* Saves the caller into `from` and resumes `to` (prepared by cg_arch_make
-   or saved by an earlier switch).  Returns when something resumes `from`. */
-void cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to);
+/* Saves the caller into `from`, resumes `to` (prepared by cg_arch_make or
+   saved by an earlier switch) and calls arrive(arg) on `to`'s stack first.
+   Returns, when something resumes `from`, what that switch's arrive
+   returned.  Meant to be tail-called. */
+int cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive,
+                     void *arg);
 
 /* Saves the caller into `from`, calls save(sp, arg) on the current stack,
    moves to the stack pointer it returns and calls restore(arg); resumes
    `to` -- or, if restore returned nonzero, calls entry() on the new stack.
    Returns 1 at once if save returned NULL (nothing changed), else 0 when
-   something resumes `from`. */
+   something resumes `from`.  Meant to be tail-called. */
 int cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to,
                         cg_arch_save_fn save, cg_arch_restore_fn restore,
                         void *arg, cg_arch_entry_fn entry);
 
-/* Prepares the calling thread for switching (the ucontext helper stack);
-   0 on success, -1 if out of memory. */
-int cg_arch_thread_init(void);
+/* Bytes of per-thread scratch memory the backend needs (the ucontext
+   helper's stack; 0 for assembly). */
+#ifdef CG_BACKEND_UCONTEXT
+#define CG_ARCH_SCRATCH_SIZE ((size_t)64 * 1024)
+#else
+#define CG_ARCH_SCRATCH_SIZE ((size_t)0)
+#endif
 
-/* Releases per-thread resources of the backend (the ucontext helper
-   stack).  Called at thread exit. */
+/* Prepares the calling thread for switching, with CG_ARCH_SCRATCH_SIZE
+   bytes of memory the caller owns and keeps until cg_arch_thread_exit. */
+void cg_arch_thread_init(void *scratch);
+
+/* Forgets the calling thread's scratch memory (at thread exit). */
 void cg_arch_thread_exit(void);
 
 #endif

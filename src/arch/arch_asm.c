@@ -56,7 +56,7 @@ _Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
 #define FRAME_SET_RESUME(f, pc) ((f)->x30 = (uint64_t)(uintptr_t)(pc))
 #endif
 
-void cg_arch_swap(void **save_sp, void *resume_sp);
+int cg_arch_swap(void **save_sp, void *resume_sp, cg_arch_arrive_fn arrive, void *arg);
 int cg_arch_copy_switch_asm(cg_arch_save_fn save, cg_arch_restore_fn restore,
                             void *arg, cg_arch_entry_fn entry);
 void *cg_arch_trampoline_address(void);
@@ -84,10 +84,10 @@ cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry)
     ctx->sp = f;
 }
 
-void
-cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to)
+int
+cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive, void *arg)
 {
-    cg_arch_swap(&from->sp, to->sp);
+    return cg_arch_swap(&from->sp, to->sp, arrive, arg);
 }
 
 int
@@ -100,10 +100,10 @@ cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_save_fn save,
     return cg_arch_copy_switch_asm(save, restore, arg, entry);
 }
 
-int
-cg_arch_thread_init(void)
+void
+cg_arch_thread_init(void *scratch)
 {
-    return 0;
+    (void)scratch;
 }
 
 void

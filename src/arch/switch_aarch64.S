@@ -29,8 +29,9 @@
 #endif
 .endm
 
-/* Restore the state at sp and branch to the saved x30 with x0 = result. */
-.macro RESUME result
+/* Restore the state at sp and branch to the saved x30; x0 is the result
+   the resumed call returns: set it before. */
+.macro RESUME
 #ifndef CG_NO_FPCTL
         ldr     x9, [sp, #CG_FRAME_FPCR]
         msr     fpcr, x9
@@ -46,11 +47,10 @@
         ldp     d12, d13, [sp, #(CG_FRAME_D8 + 32)]
         ldp     d14, d15, [sp, #(CG_FRAME_D8 + 48)]
         add     sp, sp, #CG_FRAME_SIZE
-        mov     x0, #\result
         br      x30
 .endm
 
-/* void cg_arch_swap(void **save_sp, void *resume_sp): see switch_x86_64.S */
+/* int cg_arch_swap(save_sp, resume_sp, arrive, arg): see switch_x86_64.S */
         .globl  cg_arch_swap
         .type   cg_arch_swap, %function
         .hidden cg_arch_swap
@@ -59,7 +59,9 @@ cg_arch_swap:
         mov     x9, sp
         str     x9, [x0]
         mov     sp, x1
-        RESUME  0
+        mov     x0, x3
+        blr     x2
+        RESUME
         .size   cg_arch_swap, .-cg_arch_swap
 
 /* int cg_arch_copy_switch_asm(save, restore, arg, entry): see switch_x86_64.S */
@@ -80,8 +82,9 @@ cg_arch_copy_switch_asm:
         mov     x0, x21
         blr     x20
         cbnz    w0, 2f
-        RESUME  0
-1:      RESUME  1
+        RESUME
+1:      mov     x0, #1
+        RESUME
 2:      blr     x22
         brk     #0
         .size   cg_arch_copy_switch_asm, .-cg_arch_copy_switch_asm

@@ -15,20 +15,21 @@
 
 #ifdef CG_BACKEND_UCONTEXT
 
+#include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 /* Bytes below a new copy-stack greenlet's stop handed to makecontext; only
    used to compute the initial stack pointer, never touched as a whole. */
 #define FRESH_SPAN 4096
-#define HELPER_STACK_SIZE (64 * 1024)
+#define HELPER_STACK_SIZE CG_ARCH_SCRATCH_SIZE
 
 struct helper {
     cg_arch_ctx ctx;     /* the helper's own context */
     char *stack;
     cg_arch_ctx *from, *to;
-    cg_arch_save_fn save;
+    cg_arch_save_fn save;       /* NULL: a plain swap */
     cg_arch_restore_fn restore;
+    cg_arch_arrive_fn arrive;   /* NULL: restore did the arriving work */
     cg_arch_entry_fn entry;
     void *arg;
     int failed;
@@ -63,17 +64,36 @@ cg_arch_name(void)
     return "ucontext";
 }
 
+/* First code of a context made by cg_arch_make: the arriving work of the
+   switch that got here, then the context's entry. */
+static void
+fresh_start(void)
+{
+    struct helper *h = &tls_helper;
+    cg_arch_ctx *self = h->to;
+    if (h->arrive != NULL) {
+        (void)h->arrive(h->arg);
+    }
+    self->entry();
+}
+
+static void
+make_raw(ucontext_t *uc, char *lo, char *hi, void (*fn)(void))
+{
+    getcontext(uc);
+    uc->uc_stack.ss_sp = lo;
+    uc->uc_stack.ss_size = (size_t)(hi - lo);
+    uc->uc_link = NULL;
+    makecontext(uc, fn, 0);
+}
+
 void
 cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry)
 {
-    getcontext(&ctx->uc);
-    ctx->uc.uc_stack.ss_sp = lo;
-    ctx->uc.uc_stack.ss_size = (size_t)(hi - lo);
-    ctx->uc.uc_link = NULL;
-    makecontext(&ctx->uc, entry, 0);
+    make_raw(&ctx->uc, lo, hi, fresh_start);
+    ctx->entry = entry;
     ctx->sp = hi;
 }
-
 
 static void
 helper_main(void)
@@ -89,68 +109,66 @@ helper_main(void)
         h->failed = 1;
         setcontext(&h->from->uc);
     }
+    h->arrive = NULL;
     if (h->restore(h->arg)) {
         cg_arch_make(h->to, new_sp - FRESH_SPAN, new_sp, h->entry);
     }
     setcontext(&h->to->uc);
 }
 
-/* Goes through the helper; a NULL save means a plain swap, where the helper
-   only records the exact stack pointer `from` was saved at. */
+/* Every switch goes through the helper: a copy switch needs it, and a
+   copy-stack greenlet switching to a dedicated stack must have its exact
+   stack pointer recorded (it bounds its slice), which only the helper can
+   read once the context is saved. */
 static int
 via_helper(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_save_fn save,
-           cg_arch_restore_fn restore, void *arg, cg_arch_entry_fn entry)
+           cg_arch_restore_fn restore, cg_arch_arrive_fn arrive, void *arg,
+           cg_arch_entry_fn entry)
 {
     struct helper *h = &tls_helper;
     char here;
-    cg_arch_make(&h->ctx, h->stack, h->stack + HELPER_STACK_SIZE,
-                 helper_main);
+    make_raw(&h->ctx.uc, h->stack, h->stack + HELPER_STACK_SIZE, helper_main);
     h->from = from;
     h->to = to;
     h->save = save;
     h->restore = restore;
+    h->arrive = arrive;
     h->arg = arg;
     h->entry = entry;
     h->failed = 0;
     from->sp = &here;
     swapcontext(&from->uc, &h->ctx.uc);
+    /* Resumed: by a failed save (at once), or later by some switch. */
     h = &tls_helper;
     if (h->failed) {
         h->failed = 0;
         return 1;
     }
-    return 0;
+    return h->arrive != NULL ? h->arrive(h->arg) : 0;
 }
 
 int
 cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_save_fn save,
                     cg_arch_restore_fn restore, void *arg, cg_arch_entry_fn entry)
 {
-    return via_helper(from, to, save, restore, arg, entry);
-}
-
-/* A copy-stack greenlet switching to a dedicated stack must have its exact
-   stack pointer recorded (it bounds its slice), so even plain swaps go
-   through the helper. */
-void
-cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to)
-{
-    (void)via_helper(from, to, NULL, NULL, NULL, NULL);
+    return via_helper(from, to, save, restore, NULL, arg, entry);
 }
 
 int
-cg_arch_thread_init(void)
+cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive, void *arg)
 {
-    if (tls_helper.stack == NULL) {
-        tls_helper.stack = malloc(HELPER_STACK_SIZE);
-    }
-    return tls_helper.stack ? 0 : -1;
+    return via_helper(from, to, NULL, NULL, arrive, arg, NULL);
+}
+
+void
+cg_arch_thread_init(void *scratch)
+{
+    tls_helper.stack = scratch;
 }
 
 void
 cg_arch_thread_exit(void)
 {
-    free(tls_helper.stack);
     tls_helper.stack = NULL;
 }
 

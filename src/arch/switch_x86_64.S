@@ -43,8 +43,9 @@
 .endm
 
 /* Pop the state pushed by SAVE_STATE (from whichever stack %rsp is on)
-   and jump to the return address found there, with %eax = \result. */
-.macro RESUME result
+   and jump to the return address found there.  %eax is the result the
+   resumed call returns: set it before. */
+.macro RESUME
 #ifndef CG_NO_FPCTL
         ldmxcsr CG_FRAME_MXCSR(%rsp)
         fldcw   CG_FRAME_FPUCW(%rsp)
@@ -57,15 +58,18 @@
         popq    %rbx
         popq    %rbp
         popq    %rcx
-        movl    $\result, %eax
         jmpq    *%rcx
 .endm
 
 /*
- * void cg_arch_swap(void **save_sp, void *resume_sp)
+ * int cg_arch_swap(void **save_sp, void *resume_sp,
+ *                  int (*arrive)(void *arg), void *arg)
  * Saves the caller's state on its stack, stores that stack pointer in
- * *save_sp, then resumes the context saved at resume_sp.  Returns (with 0
- * in %eax) when some other swap resumes *save_sp.
+ * *save_sp, moves to resume_sp and calls arrive(arg) there (a balanced
+ * call on the resumed stack), then resumes the context saved at
+ * resume_sp, whose own swap call returns what arrive returned.
+ * Called as a tail call from the C switch, so the resumed side returns
+ * straight into user code: no mispredicted return in between.
  */
         .globl  cg_arch_swap
         .type   cg_arch_swap, @function
@@ -75,22 +79,24 @@ cg_arch_swap:
         SAVE_STATE
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
-        RESUME  0
+        movq    %rcx, %rdi
+        callq   *%rdx
+        RESUME
         .cfi_endproc
         .size   cg_arch_swap, .-cg_arch_swap
 
 /*
  * int cg_arch_copy_switch_asm(void *(*save)(void *sp, void *arg),
- *                         int (*restore)(void *arg), void *arg,
- *                         void (*entry)(void))
+ *                             int (*restore)(void *arg), void *arg,
+ *                             void (*entry)(void))
  * Saves the caller's state on its stack and calls save(sp, arg) there.
  * save returns the stack pointer to continue on, or NULL to cancel: then
- * the caller's state is restored and 1 is returned.  Otherwise %rsp
- * becomes that pointer and restore(arg) is called on it (below the
+ * the caller's state is restored and 1 (CG_ENOMEM) is returned.  Otherwise
+ * %rsp becomes that pointer and restore(arg) is called on it (below the
  * target's saved frame, so it may copy bytes into the target's region).
  * If restore returns 0 the frame at %rsp is resumed (its switch call
- * returns 0); if nonzero, entry() is called on that stack (a new greenlet
- * starting there); entry never returns.
+ * returns 0, CG_OK); if nonzero, entry() is called on that stack (a new
+ * greenlet starting there); entry never returns.
  */
         .globl  cg_arch_copy_switch_asm
         .type   cg_arch_copy_switch_asm, @function
@@ -112,8 +118,9 @@ cg_arch_copy_switch_asm:
         callq   *%r13
         testl   %eax, %eax
         jnz     2f
-        RESUME  0
-1:      RESUME  1
+        RESUME
+1:      movl    $1, %eax
+        RESUME
 2:      callq   *%r15
         ud2
         .cfi_endproc

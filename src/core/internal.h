@@ -16,11 +16,13 @@
 #if defined(__GNUC__)
 #define CG_NORETURN __attribute__((noreturn))
 #define CG_NOINLINE __attribute__((noinline))
+#define CG_INLINE static inline __attribute__((always_inline))
 #define CG_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define CG_NORETURN _Noreturn
 #define CG_NOINLINE
+#define CG_INLINE static inline
 #define CG_LIKELY(x) (x)
 #define CG_UNLIKELY(x) (x)
 #endif
@@ -48,6 +50,8 @@ struct cg_greenlet {
     size_t copy_cap;
 
     cg_dstack *dstack;          /* dedicated stack, or NULL */
+    cg_msg *received;           /* where its pending switch call wants the
+                                   arriving message (NULL: nowhere) */
 
     cg_greenlet *prev, *next;   /* thread's list of undestroyed greenlets */
     atomic_uint refs;           /* owner + children holding it as parent */
@@ -95,6 +99,8 @@ struct cg_thread {
     cg_dstack *pool;            /* free dedicated stacks */
     unsigned pool_count;
 
+    void *arch_scratch;         /* the backend's per-thread memory */
+    int under_valgrind;         /* stack regions need marking for it */
     atomic_uint refs;           /* the live thread + each greenlet of it */
     atomic_int exited;
 #ifdef CG_ASAN
@@ -108,11 +114,34 @@ void *cg__malloc(size_t size);
 void cg__free(void *ptr);
 
 /* ---- thread.c ---- */
+/* The thread-local pointer to the thread's state.  initial-exec: one
+   instruction to reach it on every switch, instead of a call. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+#define CG_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define CG_TLS _Thread_local
+#endif
+extern CG_TLS cg_thread *cg__tls;
+
+/* Creates the calling thread's state and main greenlet; NULL if out of
+   memory. */
+cg_thread *cg__thread_init(void);
+
 /* The calling thread's state, created (with its main greenlet) on first
    use; NULL if that ran out of memory. */
-cg_thread *cg__thread(void);
+static inline cg_thread *
+cg__thread(void)
+{
+    cg_thread *ts = cg__tls;
+    return CG_LIKELY(ts != NULL) ? ts : cg__thread_init();
+}
+
 /* The calling thread's state if it has one, else NULL (never creates). */
-cg_thread *cg__thread_peek(void);
+static inline cg_thread *
+cg__thread_peek(void)
+{
+    return cg__tls;
+}
 void cg__thread_release(cg_thread *ts);
 void cg__list_add(cg_thread *ts, cg_greenlet *g);
 void cg__list_remove(cg_thread *ts, cg_greenlet *g);
@@ -147,17 +176,35 @@ cg__exited(const cg_thread *ts)
 
 /* ---- switch.c ---- */
 cg_status cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received);
-/* First code of every new greenlet, on its own stack; never returns. */
+/* First code of every new greenlet, on its own stack, after the switch
+   has arrived; never returns. */
 CG_NORETURN void cg__entry(void);
+/* The arriving side of a switch, on the target's stack before its code
+   continues: releases a finished greenlet's stack, runs the ENTER hook,
+   stores the message where the target's switch call wants it.  Returns
+   CG_OK (what that switch call returns).  arg is the thread state. */
+int cg__arrive(void *arg);
+/* Undoes a switch whose slice saving ran out of memory, on the origin's
+   stack, before the switch call returns CG_ENOMEM. */
+void cg__switch_failed(cg_thread *ts);
+#ifdef CG_ASAN
+/* Tells ASan the stack is about to change (unless both greenlets run on
+   the thread stack); just before the stack pointer moves. */
+void cg__asan_leave(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target);
+#endif
 
 /* ---- src/stack/copy.c ---- */
+/* The assembly's callbacks for a switch to a copy-stack target. */
 void *cg__copy_save(void *sp, void *arg);
 int cg__copy_restore(void *arg);
-/* Saves, on behalf of a finishing greenlet, every slice that a switch to
-   `target` will overwrite; CG_ENOMEM if a copy could not be allocated. */
-cg_status cg__copy_presave(cg_thread *ts, cg_greenlet *target);
+/* Before a switch from `origin` to suspended copy-stack `target`: saves
+   every suspended slice the target will overwrite and reserves room for
+   the origin's own, so that the switch itself needs no allocation.
+   CG_ENOMEM if that failed; nothing visible has changed either way. */
+cg_status cg__copy_prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target,
+                           char *approx_sp);
 /* Where a new copy-stack greenlet started now by `origin` would begin
-   (approximate for a running origin: its current stack depth). */
+   (approximate for a running origin: `sp`, its current stack depth). */
 char *cg__copy_new_stop(cg_thread *ts, cg_greenlet *origin, char *sp);
 void cg__copy_free(cg_thread *ts, cg_greenlet *g);
 void cg__bufcache_drain(cg_thread *ts);

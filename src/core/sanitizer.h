@@ -58,20 +58,15 @@ cg_valgrind_stack_deregister(unsigned id)
 #endif
 }
 
-/* Marks [lo, hi) as stack memory that may be written (contents
-   undefined).  Valgrind learns about stack memory from stack-pointer moves;
-   when the stack pointer jumps onto the thread stack from a dedicated one,
-   the region a copy-stack greenlet is restored into can still be marked
-   inaccessible from earlier returns there. */
-static inline void
-cg_valgrind_stack_writable(void *lo, size_t len)
-{
-#ifdef CG_HAVE_VALGRIND
-    (void)VALGRIND_MAKE_MEM_UNDEFINED(lo, len);
-#else
-    (void)lo;
-    (void)len;
-#endif
-}
+/* Marks [lo, lo + len) as stack memory that may be written (contents
+   undefined).  Valgrind learns about stack memory from stack-pointer
+   moves; when the stack pointer jumps onto the thread stack, the region a
+   copy-stack greenlet resumes in can still be marked inaccessible from
+   returns made there earlier.  Out of line (src/stack/copy.c): the client
+   request needs a local array, which would stop the switch's tail call. */
+void cg__valgrind_stack_writable(void *lo, size_t len);
+
+/* Room below a resumed stack pointer for the switch's own calls. */
+#define CG_VALGRIND_MARGIN 1024
 
 #endif

@@ -25,6 +25,9 @@
    cannot run off the end of the thread's stack. */
 #define CG_COPY_HEADROOM ((uintptr_t)64 * 1024)
 
+/* A failed copy switch returns 1 from the assembly. */
+_Static_assert(CG_ENOMEM == 1, "cg_arch_copy_switch's failure value");
+
 static cg_switch_hook switch_hook;
 static void *switch_hook_arg;
 
@@ -53,8 +56,8 @@ run_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to)
    covers the switch's own frames below this one. */
 #define ASAN_FRAME_MARGIN 4096
 
-static void
-asan_leave(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target)
+void
+cg__asan_leave(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target)
 {
     const char *lo;
     size_t size;
@@ -98,16 +101,18 @@ asan_arrive(cg_thread *ts, cg_greenlet *self)
         }
     }
 }
+#define asan_leave(ts, origin, target) cg__asan_leave((ts), (origin), (target))
 #else
 #define asan_leave(ts, origin, target) ((void)0)
 #define asan_arrive(ts, self) ((void)0)
 #endif
 
-/* Completes a switch on the arriving side. */
-static inline void
-arrive(cg_thread *ts)
+int
+cg__arrive(void *arg)
 {
-    asan_arrive(ts, ts->current);
+    cg_thread *ts = arg;
+    cg_greenlet *self = ts->current;
+    asan_arrive(ts, self);
     if (ts->dying != NULL) {
         /* Control has left the finished greenlet: its stack is free. */
         cg_greenlet *d = ts->dying;
@@ -117,72 +122,117 @@ arrive(cg_thread *ts)
             d->dstack = NULL;
         }
     }
-    run_hook(CG_HOOK_ENTER, ts->origin, ts->current);
-}
-
-/* Moves control from the current greenlet to `target` (same thread, not
-   current, not dead).  Returns when something switches back: CG_OK with
-   the message in *received.  Fails without switching: CG_ESTACK_OVERFLOW,
-   CG_ENOMEM. */
-static cg_status
-transfer(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
-{
-    cg_greenlet *origin = ts->current;
-    int fresh = cg__state(target) == GS_NEW;
-    int failed = 0;
-
-    if (fresh && target->dstack == NULL && ts->stack_lo != NULL) {
-        char here;  /* approximately the current stack pointer */
-        char *stop = cg__copy_new_stop(ts, origin, &here);
-        if ((uintptr_t)stop < (uintptr_t)ts->stack_lo + CG_COPY_HEADROOM) {
-            return CG_ESTACK_OVERFLOW;
-        }
-    }
-    ts->origin = origin;
-    ts->target = target;
-    ts->msg = msg;
-    run_hook(CG_HOOK_LEAVE, origin, target);
-    ts->current = target;
-    if (fresh) {
-        cg__set_state(target, GS_ACTIVE);
-    }
-    asan_leave(ts, origin, target);
-    if (target->dstack != NULL) {
-        /* Nothing to copy: if origin runs on the thread stack, its slice
-           stays where it is, its low end the stack pointer saved here. */
-        cg_arch_swap_ctx(&origin->ctx, &target->ctx);
-    } else {
-        failed = cg_arch_copy_switch(&origin->ctx, &target->ctx, cg__copy_save,
-                                     cg__copy_restore, ts, cg__entry);
-    }
-    if (CG_UNLIKELY(failed)) {
-        ts->current = origin;
-        if (fresh) {
-            cg__set_state(target, GS_NEW);
-        }
-        asan_arrive(ts, origin);
-        run_hook(CG_HOOK_ENTER, target, origin);
-        return CG_ENOMEM;
-    }
-    arrive(ts);
-    if (received != NULL) {
-        *received = ts->msg;
+    run_hook(CG_HOOK_ENTER, ts->origin, self);
+    if (self->received != NULL) {
+        *self->received = ts->msg;
     }
     return CG_OK;
 }
 
-/* The greenlet that actually receives a message sent towards `p`: dead
-   greenlets pass it to their parents, and a not-started one sent an error
-   dies at once and passes it on. */
+void
+cg__switch_failed(cg_thread *ts)
+{
+    cg_greenlet *origin = ts->origin;
+    cg_greenlet *target = ts->target;
+    ts->current = origin;
+    if (target->ctx.sp == NULL) {
+        cg__set_state(target, GS_NEW);  /* it was about to start */
+    }
+    if (origin->dstack == NULL) {
+        /* The origin goes on running: bytes saved for it are stale. */
+        origin->saved = 0;
+    }
+    run_hook(CG_HOOK_ENTER, target, origin);
+}
+
+/* Everything that can refuse a switch from `origin` to `target`, checked
+   and reserved before anything visible changes: CG_ESTACK_OVERFLOW,
+   CG_ENOMEM.  `approx_sp` is about the caller's stack depth. */
+CG_INLINE cg_status
+prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp)
+{
+    if (target->dstack != NULL) {
+        return CG_OK;
+    }
+    if (cg__state(target) == GS_NEW) {
+        char *stop = cg__copy_new_stop(ts, origin, approx_sp);
+        if (ts->stack_lo != NULL &&
+            (uintptr_t)stop < (uintptr_t)ts->stack_lo + CG_COPY_HEADROOM) {
+            return CG_ESTACK_OVERFLOW;
+        }
+        return CG_OK;
+    }
+    if (target == ts->chain && target->saved == 0) {
+        return CG_OK;   /* all its bytes are in place: nothing to save */
+    }
+    return cg__copy_prepare(ts, origin, target, approx_sp);
+}
+
+/* Moves control from `origin` (current) to `target` after prepare()
+   succeeded.  Returns when something switches back: CG_OK, with the
+   message stored in *received by the arriving side.
+   Inlined into every caller, and the stack change is its tail call: the
+   resumed side then returns straight into the user's code.  Each call
+   level in between would cost a mispredicted return on every switch (the
+   return predictor holds the other stack's addresses). */
+CG_INLINE cg_status
+commit(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, cg_msg msg,
+       cg_msg *received)
+{
+    ts->origin = origin;
+    ts->target = target;
+    ts->msg = msg;
+    origin->received = received;
+    run_hook(CG_HOOK_LEAVE, origin, target);
+    ts->current = target;
+    if (cg__state(target) == GS_NEW) {
+        cg__set_state(target, GS_ACTIVE);
+    }
+    if (target->dstack != NULL) {
+        /* Nothing to copy: if origin runs on the thread stack, its slice
+           stays where it is, its low end the stack pointer saved here. */
+        asan_leave(ts, origin, target);
+        return cg_arch_swap_ctx(&origin->ctx, &target->ctx, cg__arrive, ts);
+    }
+    if (target == ts->chain && target->saved == 0) {
+        /* Back to the lowest slice on the thread stack, from a dedicated
+           stack or a finished greenlet: its bytes are all in place.  Only
+           a jump from another stack leaves valgrind unaware that the
+           region below it is stack. */
+        asan_leave(ts, origin, target);
+        if (CG_UNLIKELY(ts->under_valgrind) && origin->dstack != NULL) {
+            cg__valgrind_stack_writable((char *)target->ctx.sp - CG_VALGRIND_MARGIN,
+                                        CG_VALGRIND_MARGIN);
+        }
+        return cg_arch_swap_ctx(&origin->ctx, &target->ctx, cg__arrive, ts);
+    }
+    /* The save callback tells ASan, once saving has succeeded. */
+    return cg_arch_copy_switch(&origin->ctx, &target->ctx, cg__copy_save,
+                               cg__copy_restore, ts, cg__entry);
+}
+
+/* Switches from the current greenlet to `target` (same thread, not
+   current, not dead): prepare() then commit(). */
+CG_INLINE cg_status
+transfer(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
+{
+    cg_greenlet *origin = ts->current;
+    cg_status st = prepare(ts, origin, target, (char *)__builtin_frame_address(0));
+    if (CG_UNLIKELY(st != CG_OK)) {
+        return st;
+    }
+    return commit(ts, origin, target, msg, received);
+}
+
+/* The greenlet that actually receives a message of kind `kind` sent
+   towards `p`: dead greenlets pass it to their parents, and a not-started
+   one sent an error dies unrun and passes it on.  Changes nothing. */
 static cg_greenlet *
-receiver_of(cg_thread *ts, cg_greenlet *p, const cg_msg *msg)
+receiver_of(cg_greenlet *p, cg_kind kind)
 {
     for (;;) {
         unsigned s = cg__state(p);
-        if (s == GS_DEAD) {
-            p = p->parent;
-        } else if (s == GS_NEW && msg->kind != CG_VALUE) {
-            cg__discard(ts, p);
+        if (s == GS_DEAD || (s == GS_NEW && kind != CG_VALUE)) {
             p = p->parent;
         } else {
             return p;
@@ -190,64 +240,106 @@ receiver_of(cg_thread *ts, cg_greenlet *p, const cg_msg *msg)
     }
 }
 
-cg_status
-cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
+/* Kills, unrun, the not-started greenlets a message of kind `kind` passes
+   on its way from `p` up to `receiver`. */
+static void
+discard_unstarted_on_way(cg_thread *ts, cg_greenlet *p, cg_greenlet *receiver,
+                         cg_kind kind)
 {
-    if (target->thread != ts) {
+    for (; p != receiver; p = p->parent) {
+        if (cg__state(p) == GS_NEW && kind != CG_VALUE) {
+            cg__discard(ts, p);
+        }
+    }
+}
+
+/* A not-started target sent an error or exit message dies without
+   running, as if its run had finished with the message -- once the
+   delivery is sure to happen. */
+static CG_NOINLINE cg_status
+send_to_new(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
+{
+    if (msg.kind == CG_EXIT) {
+        msg.kind = CG_VALUE;
+    }
+    cg_greenlet *origin = ts->current;
+    cg_greenlet *to = receiver_of(target->parent, msg.kind);
+    if (to != origin) {
+        cg_status st = prepare(ts, origin, to, (char *)__builtin_frame_address(0));
+        if (st != CG_OK) {
+            return st;
+        }
+    }
+    cg__discard(ts, target);
+    discard_unstarted_on_way(ts, target->parent, to, msg.kind);
+    if (to == origin) {
+        if (received != NULL) {
+            *received = msg;
+        }
+        return CG_OK;
+    }
+    return commit(ts, origin, to, msg, received);
+}
+
+CG_INLINE cg_status
+send_impl(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
+{
+    if (CG_UNLIKELY(target->thread != ts)) {
         return cg__exited(target->thread) ? CG_ETHREAD_EXITED : CG_EWRONG_THREAD;
     }
-    if (target == ts->current) {
+    if (CG_UNLIKELY(target == ts->current)) {
         if (received != NULL) {
             *received = msg;
         }
         return CG_OK;
     }
     unsigned s = cg__state(target);
-    if (s == GS_DEAD) {
+    if (CG_UNLIKELY(s == GS_DEAD)) {
         return CG_EDEAD;
     }
-    if (s == GS_NEW && msg.kind != CG_VALUE) {
-        /* Dies without running, as if its run had finished with msg. */
-        if (msg.kind == CG_EXIT) {
-            msg.kind = CG_VALUE;
-        }
-        cg__discard(ts, target);
-        cg_greenlet *to = receiver_of(ts, target->parent, &msg);
-        if (to == ts->current) {
-            if (received != NULL) {
-                *received = msg;
-            }
-            return CG_OK;
-        }
-        return transfer(ts, to, msg, received);
+    if (CG_UNLIKELY(s == GS_NEW && msg.kind != CG_VALUE)) {
+        return send_to_new(ts, target, msg, received);
     }
     return transfer(ts, target, msg, received);
 }
 
 cg_status
-cg_send(cg_greenlet *target, cg_msg msg, cg_msg *received)
+cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
 {
-    if (target == NULL ||
-        (msg.kind != CG_VALUE && msg.kind != CG_ERROR && msg.kind != CG_EXIT)) {
+    return send_impl(ts, target, msg, received);
+}
+
+/* The public entry points share this, each with its own copy inlined. */
+CG_INLINE cg_status
+send_checked(cg_greenlet *target, cg_msg msg, cg_msg *received)
+{
+    if (CG_UNLIKELY(target == NULL ||
+                    (msg.kind != CG_VALUE && msg.kind != CG_ERROR && msg.kind != CG_EXIT))) {
         return CG_EINVAL;
     }
     cg_thread *ts = cg__thread();
-    if (ts == NULL) {
+    if (CG_UNLIKELY(ts == NULL)) {
         return CG_ENOMEM;
     }
-    return cg__send(ts, target, msg, received);
+    return send_impl(ts, target, msg, received);
+}
+
+cg_status
+cg_send(cg_greenlet *target, cg_msg msg, cg_msg *received)
+{
+    return send_checked(target, msg, received);
 }
 
 cg_status
 cg_switch(cg_greenlet *target, void *value, cg_msg *received)
 {
-    return cg_send(target, (cg_msg){CG_VALUE, value}, received);
+    return send_checked(target, (cg_msg){CG_VALUE, value}, received);
 }
 
 cg_status
 cg_throw(cg_greenlet *target, void *error, cg_msg *received)
 {
-    return cg_send(target, (cg_msg){CG_ERROR, error}, received);
+    return send_checked(target, (cg_msg){CG_ERROR, error}, received);
 }
 
 /* Delivers a finished greenlet's result up its parent chain and leaves
@@ -266,15 +358,14 @@ finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
     if (self->dstack == NULL) {
         ts->chain = self->stack_prev;   /* its bytes are garbage now */
     }
+    cg__copy_free(ts, self);
     ts->dying = self;
     for (;;) {
-        cg_greenlet *to = receiver_of(ts, self->parent, &result);
-        cg_status st = CG_OK;
-        if (to->dstack == NULL && cg__state(to) == GS_ACTIVE) {
-            st = cg__copy_presave(ts, to);
-        }
+        cg_greenlet *to = receiver_of(self->parent, result.kind);
+        discard_unstarted_on_way(ts, self->parent, to, result.kind);
+        cg_status st = prepare(ts, self, to, (char *)__builtin_frame_address(0));
         if (st == CG_OK) {
-            st = transfer(ts, to, result, NULL);
+            st = commit(ts, self, to, result, NULL);
         }
         if (st == CG_ESTACK_OVERFLOW) {
             cg__discard(ts, to);
@@ -287,8 +378,7 @@ finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
 void
 cg__entry(void)
 {
-    cg_thread *ts = cg__thread_peek();
-    arrive(ts);
+    cg_thread *ts = cg__thread_peek();  /* the switch has arrived already */
     cg_greenlet *self = ts->current;
     cg_msg result = self->run(self, ts->msg);
     /* The run function may have switched threads' worth of times; the

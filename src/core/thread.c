@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-static _Thread_local cg_thread *tls_thread;
+CG_TLS cg_thread *cg__tls;
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static int exit_key_ok;
@@ -38,23 +38,25 @@ stack_bounds(cg_thread *ts)
     pthread_attr_destroy(&attr);
 }
 
-static CG_NOINLINE cg_thread *
-thread_init(void)
+cg_thread *
+cg__thread_init(void)
 {
     pthread_once(&exit_key_once, make_exit_key);
-    if (cg_arch_thread_init() != 0) {
-        return NULL;
-    }
     cg_thread *ts = cg__malloc(sizeof *ts);
-    if (ts == NULL) {
-        return NULL;
-    }
     cg_greenlet *m = cg__malloc(sizeof *m);
-    if (m == NULL) {
+    void *scratch = CG_ARCH_SCRATCH_SIZE ? cg__malloc(CG_ARCH_SCRATCH_SIZE) : NULL;
+    if (ts == NULL || m == NULL || (CG_ARCH_SCRATCH_SIZE && scratch == NULL)) {
         cg__free(ts);
+        cg__free(m);
+        cg__free(scratch);
         return NULL;
     }
     memset(ts, 0, sizeof *ts);
+    ts->arch_scratch = scratch;
+    cg_arch_thread_init(scratch);
+#ifdef CG_HAVE_VALGRIND
+    ts->under_valgrind = RUNNING_ON_VALGRIND != 0;
+#endif
     memset(m, 0, sizeof *m);
     /* One reference for the live thread, one held by the main greenlet. */
     atomic_init(&ts->refs, 2);
@@ -77,21 +79,8 @@ thread_init(void)
     if (exit_key_ok) {
         (void)pthread_setspecific(exit_key, ts);
     }
-    tls_thread = ts;
+    cg__tls = ts;
     return ts;
-}
-
-cg_thread *
-cg__thread(void)
-{
-    cg_thread *ts = tls_thread;
-    return CG_LIKELY(ts != NULL) ? ts : thread_init();
-}
-
-cg_thread *
-cg__thread_peek(void)
-{
-    return tls_thread;
 }
 
 void
@@ -133,10 +122,11 @@ thread_exit(void *arg)
     ts->first = ts->last = NULL;
     cg__set_state(ts->main, GS_DEAD);
     atomic_store_explicit(&ts->exited, 1, memory_order_release);
-    tls_thread = NULL;
+    cg__tls = NULL;
     cg__bufcache_drain(ts);
     cg__dstack_drain(ts);
     cg_arch_thread_exit();
+    cg__free(ts->arch_scratch);
     cg__release(ts->main);
     cg__thread_release(ts);
 }

@@ -39,9 +39,6 @@
 
 #include "../core/internal.h"
 
-/* Below a restored greenlet: room for the restore call's own frames. */
-#define VALGRIND_MARGIN 1024
-
 static char *
 align_down(char *p)
 {
@@ -95,6 +92,27 @@ buf_put(cg_thread *ts, char *buf, size_t cap)
     }
 }
 
+/* Makes sure g's copy buffer holds `need` bytes, keeping what it holds. */
+static cg_status
+reserve(cg_thread *ts, cg_greenlet *g, size_t need)
+{
+    if (need <= g->copy_cap) {
+        return CG_OK;
+    }
+    size_t cap;
+    char *buf = buf_get(ts, need, &cap);
+    if (buf == NULL) {
+        return CG_ENOMEM;
+    }
+    if (g->saved) {
+        memcpy(buf, g->copy, g->saved);
+    }
+    buf_put(ts, g->copy, g->copy_cap);
+    g->copy = buf;
+    g->copy_cap = cap;
+    return CG_OK;
+}
+
 /* Extends g's heap copy to cover [g->ctx.sp, stop). */
 static cg_status
 save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
@@ -107,18 +125,8 @@ save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
     if (need <= g->saved) {
         return CG_OK;
     }
-    if (need > g->copy_cap) {
-        size_t cap;
-        char *buf = buf_get(ts, need, &cap);
-        if (buf == NULL) {
-            return CG_ENOMEM;
-        }
-        if (g->saved) {
-            memcpy(buf, g->copy, g->saved);
-        }
-        buf_put(ts, g->copy, g->copy_cap);
-        g->copy = buf;
-        g->copy_cap = cap;
+    if (reserve(ts, g, need) != CG_OK) {
+        return CG_ENOMEM;
     }
     cg_asan_unpoison(lo + g->saved, need - g->saved);
     memcpy(g->copy + g->saved, lo + g->saved, need - g->saved);
@@ -126,22 +134,52 @@ save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
     return CG_OK;
 }
 
-/* Saves every byte of the chain that lies in the region `target` (ending
-   at `stop`) will occupy. */
+/* Distance the stack pointer a switch saves can lie below an address
+   taken in the switching code (its own frames and pushed registers). */
+#define SP_MARGIN 1024
+
+/* Saves g's bytes below `upto` -- or, for the greenlet still running
+   (whose bytes are still changing), only reserves room to save them from
+   about `approx_sp` when it switches. */
 static cg_status
-save_chain(cg_thread *ts, char *stop, cg_greenlet *target)
+save_owner(cg_thread *ts, cg_greenlet *g, char *upto, const cg_greenlet *running,
+           char *approx_sp)
+{
+    if (g != running) {
+        return save_slice(ts, g, upto);
+    }
+    uintptr_t lo = (uintptr_t)approx_sp - SP_MARGIN;
+    if ((uintptr_t)upto <= lo) {
+        return CG_OK;
+    }
+    return reserve(ts, g, (size_t)((uintptr_t)upto - lo));
+}
+
+/* Saves every byte of the chain that lies in the region `target` (ending
+   at `stop`) will occupy; `running` as in save_owner (NULL: none). */
+static cg_status
+save_chain(cg_thread *ts, char *stop, cg_greenlet *target, const cg_greenlet *running,
+           char *approx_sp)
 {
     cg_greenlet *owner = ts->chain;
     while ((uintptr_t)owner->stop < (uintptr_t)stop) {
-        if (save_slice(ts, owner, owner->stop) != CG_OK) {
+        if (save_owner(ts, owner, owner->stop, running, approx_sp) != CG_OK) {
             return CG_ENOMEM;
         }
         owner = owner->stack_prev;
     }
-    if (owner != target && save_slice(ts, owner, stop) != CG_OK) {
-        return CG_ENOMEM;
+    if (owner != target) {
+        return save_owner(ts, owner, stop, running, approx_sp);
     }
     return CG_OK;
+}
+
+cg_status
+cg__copy_prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp)
+{
+    const cg_greenlet *running =
+        (origin->dstack == NULL && cg__state(origin) != GS_DEAD) ? origin : NULL;
+    return save_chain(ts, target->stop, target, running, approx_sp);
 }
 
 char *
@@ -156,35 +194,50 @@ cg__copy_new_stop(cg_thread *ts, cg_greenlet *origin, char *sp)
     return align_down(sp);
 }
 
+/* Tells valgrind that [lo, hi) of the thread stack may be written: the
+   target's slice and the restore call's frames below it.  Valgrind learns
+   about stack memory only from stack-pointer moves, and this region can
+   still be marked inaccessible from returns made there earlier.  Nothing
+   running is in it: the origin's frames lie below `sp` when it runs on
+   the thread stack, and the range is clamped to start above them. */
+static void
+valgrind_target_writable(cg_greenlet *origin, char *sp, char *lo, char *hi)
+{
+    if (origin->dstack == NULL && (uintptr_t)lo < (uintptr_t)sp) {
+        lo = sp;
+    }
+    if ((uintptr_t)lo < (uintptr_t)hi) {
+        cg__valgrind_stack_writable(lo, (size_t)(hi - lo));
+    }
+}
+
 void *
 cg__copy_save(void *sp, void *arg)
 {
     cg_thread *ts = arg;
     cg_greenlet *origin = ts->origin;
     cg_greenlet *target = ts->target;
+    char *new_sp;
     if (cg__state(origin) != GS_DEAD) {
         origin->ctx.sp = sp;
     }
-    if (target->dstack != NULL) {
-        return target->ctx.sp;
-    }
     if (target->ctx.sp == NULL) {
         target->stop = cg__copy_new_stop(ts, origin, sp);
-        if (origin->dstack != NULL) {
-            cg_valgrind_stack_writable(target->stop - VALGRIND_MARGIN, VALGRIND_MARGIN);
+        new_sp = target->stop;
+        valgrind_target_writable(origin, sp, new_sp - CG_VALGRIND_MARGIN, new_sp);
+    } else {
+        if (save_chain(ts, target->stop, target, NULL, NULL) != CG_OK) {
+            cg__switch_failed(ts);
+            return NULL;
         }
-        return target->stop;
+        new_sp = target->ctx.sp;
+        valgrind_target_writable(origin, sp, new_sp - CG_VALGRIND_MARGIN,
+                                 new_sp + target->saved);
     }
-    if (save_chain(ts, target->stop, target) != CG_OK) {
-        return NULL;
-    }
-    if (origin->dstack != NULL) {
-        /* Running on another stack, so nothing live is in this range:
-           the restore's own frame below the target, and its slice. */
-        cg_valgrind_stack_writable((char *)target->ctx.sp - VALGRIND_MARGIN,
-                                   VALGRIND_MARGIN + target->saved);
-    }
-    return target->ctx.sp;
+#ifdef CG_ASAN
+    cg__asan_leave(ts, origin, target);
+#endif
+    return new_sp;
 }
 
 int
@@ -192,17 +245,12 @@ cg__copy_restore(void *arg)
 {
     cg_thread *ts = arg;
     cg_greenlet *target = ts->target;
-    if (target->dstack != NULL) {
-        return 0;
-    }
     int fresh = target->ctx.sp == NULL;
     if (target->saved) {
         cg_asan_unpoison(target->ctx.sp, target->saved);
         memcpy(target->ctx.sp, target->copy, target->saved);
-        buf_put(ts, target->copy, target->copy_cap);
-        target->copy = NULL;
+        /* The buffer stays attached: the next save reuses it. */
         target->saved = 0;
-        target->copy_cap = 0;
     }
 #ifdef CG_ASAN
     /* The shadow of the region belongs to whichever frames ran there last. */
@@ -218,13 +266,19 @@ cg__copy_restore(void *arg)
     }
     target->stack_prev = owner;
     ts->chain = target;
+    (void)cg__arrive(ts);
     return fresh;
 }
 
-cg_status
-cg__copy_presave(cg_thread *ts, cg_greenlet *target)
+void
+cg__valgrind_stack_writable(void *lo, size_t len)
 {
-    return save_chain(ts, target->stop, target);
+#ifdef CG_HAVE_VALGRIND
+    (void)VALGRIND_MAKE_MEM_UNDEFINED(lo, len);
+#else
+    (void)lo;
+    (void)len;
+#endif
 }
 
 void

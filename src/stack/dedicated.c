@@ -57,6 +57,9 @@ map_stack(size_t size, int guard, cg_dstack **out)
     s->guard = guard;
     s->next = NULL;
     s->valgrind_id = cg_valgrind_stack_register(s->lo, s->hi);
+    /* A new mapping can land where an unmapped stack was, whose shadow
+       still holds the redzones of frames that never returned. */
+    cg_asan_unpoison(s->lo, (size_t)(s->hi - s->lo));
     *out = s;
     return CG_OK;
 }
