@@ -7,6 +7,7 @@
 #ifndef CG_TEST_CHECK_H
 #define CG_TEST_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -108,6 +109,27 @@ light_mode(void)
 {
     const char *e = getenv("CG_TEST_LIGHT");
     return e != NULL && *e && *e != '0';
+}
+
+/* Stack-local signatures: filled in a greenlet's frame, then verified
+   after other greenlets have run. */
+static inline void
+fill_signature(volatile uintptr_t *buf, int n, uintptr_t key)
+{
+    for (int i = 0; i < n; i++) {
+        buf[i] = key * 0x9e3779b97f4a7c15u + (uintptr_t)i;
+    }
+}
+
+static inline int
+signature_intact(const volatile uintptr_t *buf, int n, uintptr_t key)
+{
+    for (int i = 0; i < n; i++) {
+        if (buf[i] != key * 0x9e3779b97f4a7c15u + (uintptr_t)i) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static inline int
