@@ -198,9 +198,12 @@ void cg__asan_leave(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target);
 void *cg__copy_save(void *sp, void *arg);
 int cg__copy_restore(void *arg);
 /* Before a switch from `origin` to suspended copy-stack `target`: saves
-   every suspended slice the target will overwrite and reserves room for
-   the origin's own, so that the switch itself needs no allocation.
-   CG_ENOMEM if that failed; nothing visible has changed either way. */
+   every suspended slice the target will overwrite, and -- if approx_sp is
+   not NULL -- reserves room for the running origin's own (from about
+   approx_sp), so that the switch itself needs no allocation.  Without the
+   reservation the switch copies the origin's slice into an exact-size
+   buffer, and undoes itself if that allocation fails.
+   CG_ENOMEM if saving failed; nothing visible has changed either way. */
 cg_status cg__copy_prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target,
                            char *approx_sp);
 /* Where a new copy-stack greenlet started now by `origin` would begin

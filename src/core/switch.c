@@ -146,10 +146,14 @@ cg__switch_failed(cg_thread *ts)
 }
 
 /* Everything that can refuse a switch from `origin` to `target`, checked
-   and reserved before anything visible changes: CG_ESTACK_OVERFLOW,
-   CG_ENOMEM.  `approx_sp` is about the caller's stack depth. */
+   before anything visible changes: CG_ESTACK_OVERFLOW, CG_ENOMEM.
+   `approx_sp` is about the caller's stack depth.  With `reserve_origin`,
+   room to save the origin's own slice is reserved too, so the switch
+   cannot fail at all (for callers that change things before switching);
+   otherwise it can still fail while saving that slice, and undoes itself. */
 CG_INLINE cg_status
-prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp)
+prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp,
+        int reserve_origin)
 {
     if (target->dstack != NULL) {
         return CG_OK;
@@ -165,7 +169,7 @@ prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp
     if (target == ts->chain && target->saved == 0) {
         return CG_OK;   /* all its bytes are in place: nothing to save */
     }
-    return cg__copy_prepare(ts, origin, target, approx_sp);
+    return cg__copy_prepare(ts, origin, target, reserve_origin ? approx_sp : NULL);
 }
 
 /* Moves control from `origin` (current) to `target` after prepare()
@@ -217,7 +221,7 @@ CG_INLINE cg_status
 transfer(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
 {
     cg_greenlet *origin = ts->current;
-    cg_status st = prepare(ts, origin, target, (char *)__builtin_frame_address(0));
+    cg_status st = prepare(ts, origin, target, (char *)__builtin_frame_address(0), 0);
     if (CG_UNLIKELY(st != CG_OK)) {
         return st;
     }
@@ -265,7 +269,7 @@ send_to_new(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
     cg_greenlet *origin = ts->current;
     cg_greenlet *to = receiver_of(target->parent, msg.kind);
     if (to != origin) {
-        cg_status st = prepare(ts, origin, to, (char *)__builtin_frame_address(0));
+        cg_status st = prepare(ts, origin, to, (char *)__builtin_frame_address(0), 1);
         if (st != CG_OK) {
             return st;
         }
@@ -363,7 +367,7 @@ finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
     for (;;) {
         cg_greenlet *to = receiver_of(self->parent, result.kind);
         discard_unstarted_on_way(ts, self->parent, to, result.kind);
-        cg_status st = prepare(ts, self, to, (char *)__builtin_frame_address(0));
+        cg_status st = prepare(ts, self, to, (char *)__builtin_frame_address(0), 0);
         if (st == CG_OK) {
             st = commit(ts, self, to, result, NULL);
         }

@@ -136,17 +136,21 @@ save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
 
 /* Distance the stack pointer a switch saves can lie below an address
    taken in the switching code (its own frames and pushed registers). */
-#define SP_MARGIN 1024
+#define SP_MARGIN 512
 
 /* Saves g's bytes below `upto` -- or, for the greenlet still running
    (whose bytes are still changing), only reserves room to save them from
-   about `approx_sp` when it switches. */
+   about `approx_sp` when it switches (nothing, if approx_sp is NULL: the
+   switch will copy them into an exact-size buffer). */
 static cg_status
 save_owner(cg_thread *ts, cg_greenlet *g, char *upto, const cg_greenlet *running,
            char *approx_sp)
 {
     if (g != running) {
         return save_slice(ts, g, upto);
+    }
+    if (approx_sp == NULL) {
+        return CG_OK;
     }
     uintptr_t lo = (uintptr_t)approx_sp - SP_MARGIN;
     if ((uintptr_t)upto <= lo) {
@@ -175,7 +179,8 @@ save_chain(cg_thread *ts, char *stop, cg_greenlet *target, const cg_greenlet *ru
 }
 
 cg_status
-cg__copy_prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp)
+cg__copy_prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target,
+                 char *approx_sp)
 {
     const cg_greenlet *running =
         (origin->dstack == NULL && cg__state(origin) != GS_DEAD) ? origin : NULL;
