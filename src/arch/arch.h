@@ -60,8 +60,20 @@ void cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry);
    saved by an earlier switch) and calls arrive(arg) on `to`'s stack first.
    Returns, when something resumes `from`, what that switch's arrive
    returned.  Meant to be tail-called. */
+#ifdef CG_BACKEND_UCONTEXT
 int cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive,
                      void *arg);
+#else
+/* The assembly itself (switch_<cpu>.S); inline so the C switch's tail call
+   lands on it directly. */
+int cg_arch_swap(void **save_sp, void *resume_sp, cg_arch_arrive_fn arrive, void *arg);
+
+static inline int
+cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive, void *arg)
+{
+    return cg_arch_swap(&from->sp, to->sp, arrive, arg);
+}
+#endif
 
 /* Saves the caller into `from`, calls save(sp, arg) on the current stack,
    moves to the stack pointer it returns and calls restore(arg); resumes

@@ -313,8 +313,8 @@ cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
     return send_impl(ts, target, msg, received);
 }
 
-/* The public entry points share this, each with its own copy inlined. */
-CG_INLINE cg_status
+/* The general path of the public entry points. */
+static CG_NOINLINE cg_status
 send_checked(cg_greenlet *target, cg_msg msg, cg_msg *received)
 {
     if (CG_UNLIKELY(target == NULL ||
@@ -328,6 +328,41 @@ send_checked(cg_greenlet *target, cg_msg msg, cg_msg *received)
     return send_impl(ts, target, msg, received);
 }
 
+/* The common switch -- to a suspended greenlet of this thread whose
+   resumption needs no copying (a dedicated stack, or the lowest slice on
+   the thread stack), with no hook installed -- can go with no call before
+   the stack change and nothing to keep in the caller's frame.  Returns the
+   thread state when that applies, else NULL (the general way). */
+CG_INLINE cg_thread *
+fast_path(const cg_greenlet *target)
+{
+#ifdef CG_ASAN
+    (void)target;
+    return NULL;    /* ASan must be told of every stack change */
+#else
+    cg_thread *ts = cg__tls;
+    if (ts == NULL || target == NULL || target->thread != ts || switch_hook != NULL ||
+        cg__state(target) != GS_ACTIVE || target == ts->current ||
+        (target->dstack == NULL &&
+         (target != ts->chain || target->saved != 0 || ts->under_valgrind))) {
+        return NULL;
+    }
+    return ts;
+#endif
+}
+
+CG_INLINE cg_status
+fast_send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
+{
+    cg_greenlet *origin = ts->current;
+    ts->origin = origin;
+    ts->target = target;
+    ts->msg = msg;
+    origin->received = received;
+    ts->current = target;
+    return cg_arch_swap_ctx(&origin->ctx, &target->ctx, cg__arrive, ts);
+}
+
 cg_status
 cg_send(cg_greenlet *target, cg_msg msg, cg_msg *received)
 {
@@ -337,13 +372,23 @@ cg_send(cg_greenlet *target, cg_msg msg, cg_msg *received)
 cg_status
 cg_switch(cg_greenlet *target, void *value, cg_msg *received)
 {
-    return send_checked(target, (cg_msg){CG_VALUE, value}, received);
+    cg_msg msg = {CG_VALUE, value};
+    cg_thread *ts = fast_path(target);
+    if (ts != NULL) {
+        return fast_send(ts, target, msg, received);
+    }
+    return send_checked(target, msg, received);
 }
 
 cg_status
 cg_throw(cg_greenlet *target, void *error, cg_msg *received)
 {
-    return send_checked(target, (cg_msg){CG_ERROR, error}, received);
+    cg_msg msg = {CG_ERROR, error};
+    cg_thread *ts = fast_path(target);
+    if (ts != NULL) {
+        return fast_send(ts, target, msg, received);
+    }
+    return send_checked(target, msg, received);
 }
 
 /* Delivers a finished greenlet's result up its parent chain and leaves
