@@ -224,6 +224,13 @@ size_t cg_stack_saved(const cg_greenlet *g);
    or destroy greenlets.  Never switches. */
 int cg_foreach(int (*fn)(cg_greenlet *g, void *arg), void *arg);
 
+/* Returns to the system what the calling thread keeps for reuse: freed
+   greenlet objects, spare copy buffers, pooled dedicated stacks.  These
+   caches are bounded and are released at thread exit anyway; call this to
+   shrink a thread after a burst, or before counting memory.  Never
+   switches. */
+void cg_trim(void);
+
 /* ---- hooks for embedders ------------------------------------------------ */
 
 typedef enum cg_hook_event {

@@ -11,10 +11,13 @@
 
 #include "internal.h"
 
+/* Freed greenlet objects a thread keeps for reuse. */
+#define SPARE_MAX 64
+
 void
 cg__retain(cg_greenlet *g)
 {
-    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+    cg__ref_inc(&g->refs, g->thread);
 }
 
 void
@@ -22,12 +25,17 @@ cg__release(cg_greenlet *g)
 {
     /* Iterative: freeing a greenlet drops its parent's reference, and a
        long chain of otherwise unreferenced ancestors must not recurse. */
-    while (g != NULL &&
-           atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1) {
+    while (g != NULL && cg__ref_dec(&g->refs, g->thread)) {
         cg_greenlet *parent = g->parent;
         cg_thread *ts = g->thread;
         cg__free(g->copy);
-        cg__free(g);
+        if (ts == cg__tls && ts->spare_count < SPARE_MAX) {
+            g->next = ts->spare;
+            ts->spare = g;
+            ts->spare_count++;
+        } else {
+            cg__free(g);
+        }
         cg__thread_release(ts);
         g = parent;
     }
@@ -78,21 +86,26 @@ cg_create(cg_greenlet **out, cg_run_fn run, cg_greenlet *parent,
     } else if (parent->thread != ts) {
         return cg__exited(parent->thread) ? CG_ETHREAD_EXITED : CG_EWRONG_THREAD;
     }
-    cg_greenlet *g = cg__malloc(sizeof *g);
-    if (g == NULL) {
+    cg_greenlet *g = ts->spare;
+    if (g != NULL) {
+        ts->spare = g->next;
+        ts->spare_count--;
+    } else if ((g = cg__malloc(sizeof *g)) == NULL) {
         return CG_ENOMEM;
     }
     memset(g, 0, sizeof *g);
     if (opts->stack_mode == CG_STACK_DEDICATED) {
         cg_status st = cg__dstack_get(ts, stack_size, !opts->no_guard_page, &g->dstack);
         if (st != CG_OK) {
-            cg__free(g);
+            g->next = ts->spare;
+            ts->spare = g;
+            ts->spare_count++;
             return st;
         }
         cg_arch_make(&g->ctx, g->dstack->lo, g->dstack->hi, cg__entry);
     }
     g->thread = ts;
-    atomic_fetch_add_explicit(&ts->refs, 1, memory_order_relaxed);
+    cg__ref_inc(&ts->refs, ts);
     g->run = run;
     g->parent = parent;
     cg__retain(parent);

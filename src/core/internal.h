@@ -98,6 +98,8 @@ struct cg_thread {
     struct { char *buf; size_t cap; } bufcache[CG_BUFCACHE];
     cg_dstack *pool;            /* free dedicated stacks */
     unsigned pool_count;
+    cg_greenlet *spare;         /* freed greenlet objects, for reuse */
+    unsigned spare_count;
 
     void *arch_scratch;         /* the backend's per-thread memory */
     int under_valgrind;         /* stack regions need marking for it */
@@ -155,6 +157,34 @@ void cg__release(cg_greenlet *g);
    releases its stack. */
 void cg__discard(cg_thread *ts, cg_greenlet *g);
 void cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent);
+
+/* Reference counts of a thread's objects.  While the thread lives only it
+   touches them (every cross-thread operation is refused), so it uses plain
+   loads and stores; once it has exited, other threads release what is left
+   with atomic read-modify-writes (the exit's release store of `exited`
+   orders the thread's last plain update before them). */
+static inline void
+cg__ref_inc(atomic_uint *r, const cg_thread *owner)
+{
+    if (cg__tls == owner) {
+        atomic_store_explicit(r, atomic_load_explicit(r, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(r, 1, memory_order_relaxed);
+    }
+}
+
+/* Drops one reference; nonzero if it was the last. */
+static inline int
+cg__ref_dec(atomic_uint *r, const cg_thread *owner)
+{
+    if (cg__tls == owner) {
+        unsigned n = atomic_load_explicit(r, memory_order_relaxed) - 1;
+        atomic_store_explicit(r, n, memory_order_relaxed);
+        return n == 0;
+    }
+    return atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel) == 1;
+}
 
 static inline unsigned
 cg__state(const cg_greenlet *g)

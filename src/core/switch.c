@@ -169,6 +169,10 @@ prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, char *approx_sp
     if (target == ts->chain && target->saved == 0) {
         return CG_OK;   /* all its bytes are in place: nothing to save */
     }
+    if (!reserve_origin && origin == ts->chain &&
+        (origin->stack_prev == target || (uintptr_t)origin->stop >= (uintptr_t)target->stop)) {
+        return CG_OK;   /* only the origin's own slice is in the way */
+    }
     return cg__copy_prepare(ts, origin, target, reserve_origin ? approx_sp : NULL);
 }
 

@@ -86,8 +86,30 @@ cg__thread_init(void)
 void
 cg__thread_release(cg_thread *ts)
 {
-    if (atomic_fetch_sub_explicit(&ts->refs, 1, memory_order_acq_rel) == 1) {
+    if (cg__ref_dec(&ts->refs, ts)) {
         cg__free(ts);
+    }
+}
+
+static void
+trim(cg_thread *ts)
+{
+    cg__bufcache_drain(ts);
+    while (ts->spare != NULL) {
+        cg_greenlet *next = ts->spare->next;
+        cg__free(ts->spare);
+        ts->spare = next;
+    }
+    ts->spare_count = 0;
+    cg__dstack_drain(ts);
+}
+
+void
+cg_trim(void)
+{
+    cg_thread *ts = cg__thread_peek();
+    if (ts != NULL) {
+        trim(ts);
     }
 }
 
@@ -123,8 +145,7 @@ thread_exit(void *arg)
     cg__set_state(ts->main, GS_DEAD);
     atomic_store_explicit(&ts->exited, 1, memory_order_release);
     cg__tls = NULL;
-    cg__bufcache_drain(ts);
-    cg__dstack_drain(ts);
+    trim(ts);
     cg_arch_thread_exit();
     cg__free(ts->arch_scratch);
     cg__release(ts->main);

@@ -206,8 +206,11 @@ cg__copy_new_stop(cg_thread *ts, cg_greenlet *origin, char *sp)
    running is in it: the origin's frames lie below `sp` when it runs on
    the thread stack, and the range is clamped to start above them. */
 static void
-valgrind_target_writable(cg_greenlet *origin, char *sp, char *lo, char *hi)
+valgrind_target_writable(cg_thread *ts, cg_greenlet *origin, char *sp, char *lo, char *hi)
 {
+    if (!ts->under_valgrind) {
+        return;
+    }
     if (origin->dstack == NULL && (uintptr_t)lo < (uintptr_t)sp) {
         lo = sp;
     }
@@ -229,14 +232,14 @@ cg__copy_save(void *sp, void *arg)
     if (target->ctx.sp == NULL) {
         target->stop = cg__copy_new_stop(ts, origin, sp);
         new_sp = target->stop;
-        valgrind_target_writable(origin, sp, new_sp - CG_VALGRIND_MARGIN, new_sp);
+        valgrind_target_writable(ts, origin, sp, new_sp - CG_VALGRIND_MARGIN, new_sp);
     } else {
         if (save_chain(ts, target->stop, target, NULL, NULL) != CG_OK) {
             cg__switch_failed(ts);
             return NULL;
         }
         new_sp = target->ctx.sp;
-        valgrind_target_writable(origin, sp, new_sp - CG_VALGRIND_MARGIN,
+        valgrind_target_writable(ts, origin, sp, new_sp - CG_VALGRIND_MARGIN,
                                  new_sp + target->saved);
     }
 #ifdef CG_ASAN
