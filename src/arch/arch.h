@@ -21,6 +21,8 @@
 #define CG_BACKEND_UCONTEXT 1
 #endif
 
+#include <stddef.h>
+
 #ifdef CG_BACKEND_UCONTEXT
 #include <ucontext.h>
 #endif
@@ -60,10 +62,26 @@ void cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry);
    saved by an earlier switch) and calls arrive(arg) on `to`'s stack first.
    Returns, when something resumes `from`, what that switch's arrive
    returned.  Meant to be tail-called. */
+/* cg_arch_swap_ctx with nothing to do on arrival: `from`'s call returns 0
+   when something resumes it. */
 #ifdef CG_BACKEND_UCONTEXT
 int cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive,
                      void *arg);
+
+static inline int
+cg_arch_jump_ctx(cg_arch_ctx *from, cg_arch_ctx *to)
+{
+    return cg_arch_swap_ctx(from, to, NULL, NULL);
+}
 #else
+int cg_arch_jump(void **save_sp, void *resume_sp);
+
+static inline int
+cg_arch_jump_ctx(cg_arch_ctx *from, cg_arch_ctx *to)
+{
+    return cg_arch_jump(&from->sp, to->sp);
+}
+
 /* The assembly itself (switch_<cpu>.S); inline so the C switch's tail call
    lands on it directly. */
 int cg_arch_swap(void **save_sp, void *resume_sp, cg_arch_arrive_fn arrive, void *arg);

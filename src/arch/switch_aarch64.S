@@ -64,6 +64,19 @@ cg_arch_swap:
         RESUME
         .size   cg_arch_swap, .-cg_arch_swap
 
+/* int cg_arch_jump(save_sp, resume_sp): see switch_x86_64.S */
+        .globl  cg_arch_jump
+        .type   cg_arch_jump, %function
+        .hidden cg_arch_jump
+cg_arch_jump:
+        SAVE_STATE
+        mov     x9, sp
+        str     x9, [x0]
+        mov     sp, x1
+        mov     x0, #0
+        RESUME
+        .size   cg_arch_jump, .-cg_arch_jump
+
 /* int cg_arch_copy_switch_asm(save, restore, arg, entry): see switch_x86_64.S */
         .globl  cg_arch_copy_switch_asm
         .type   cg_arch_copy_switch_asm, %function

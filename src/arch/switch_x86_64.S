@@ -86,6 +86,24 @@ cg_arch_swap:
         .size   cg_arch_swap, .-cg_arch_swap
 
 /*
+ * int cg_arch_jump(void **save_sp, void *resume_sp)
+ * cg_arch_swap without the arrive call: the resumed swap or jump call
+ * returns 0.  For switches whose arriving side has nothing to do.
+ */
+        .globl  cg_arch_jump
+        .type   cg_arch_jump, @function
+        .hidden cg_arch_jump
+cg_arch_jump:
+        .cfi_startproc
+        SAVE_STATE
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        xorl    %eax, %eax
+        RESUME
+        .cfi_endproc
+        .size   cg_arch_jump, .-cg_arch_jump
+
+/*
  * int cg_arch_copy_switch_asm(void *(*save)(void *sp, void *arg),
  *                             int (*restore)(void *arg), void *arg,
  *                             void (*entry)(void))

@@ -355,16 +355,20 @@ fast_path(const cg_greenlet *target)
 #endif
 }
 
+/* On this path the arriving side has nothing to do -- no hook, no
+   finished greenlet to clean up after, no ASan -- except taking the
+   message, and the target's stack is in place: so the message is stored
+   for it now and the switch is a bare jump. */
 CG_INLINE cg_status
 fast_send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
 {
     cg_greenlet *origin = ts->current;
-    ts->origin = origin;
-    ts->target = target;
-    ts->msg = msg;
+    if (target->received != NULL) {
+        *target->received = msg;
+    }
     origin->received = received;
     ts->current = target;
-    return cg_arch_swap_ctx(&origin->ctx, &target->ctx, cg__arrive, ts);
+    return cg_arch_jump_ctx(&origin->ctx, &target->ctx);
 }
 
 cg_status
