@@ -25,6 +25,10 @@
 #define TEST_ASAN 0
 #endif
 
+/* Integers as message values, and back. */
+#define V(x) ((void *)(uintptr_t)(x))
+#define I(p) ((uintptr_t)(p))
+
 static int check_case_failures;
 static int check_failed_cases;
 
@@ -109,6 +113,14 @@ light_mode(void)
 {
     const char *e = getenv("CG_TEST_LIGHT");
     return e != NULL && *e && *e != '0';
+}
+
+/* A run function that finishes at once with its first message. */
+static inline cg_msg
+echo_first(cg_greenlet *self, cg_msg first)
+{
+    (void)self;
+    return first;
 }
 
 /* Stack-local signatures: filled in a greenlet's frame, then verified

@@ -52,13 +52,6 @@ case_pointers_stay_valid(void)
     CHECK_OK(cg_destroy(w));
 }
 
-static cg_msg
-noop_run(cg_greenlet *self, cg_msg first)
-{
-    (void)self;
-    return first;
-}
-
 static int
 count_mappings(void)
 {
@@ -80,7 +73,7 @@ case_stacks_are_pooled(void)
     int before = count_mappings();
     for (int i = 0; i < 10000; i++) {
         cg_greenlet *g;
-        CHECK_OK(cg_create(&g, noop_run, NULL, &dedicated));
+        CHECK_OK(cg_create(&g, echo_first, NULL, &dedicated));
         CHECK_OK(cg_switch(g, NULL, NULL));
         CHECK_OK(cg_destroy(g));
     }
@@ -97,7 +90,7 @@ create_until_refused(cg_options *o, long cap)
     cg_greenlet **gs = malloc((size_t)cap * sizeof *gs);
     long n = 0;
     cg_status st = CG_OK;
-    while (n < cap && (st = cg_create(&gs[n], noop_run, NULL, o)) == CG_OK) {
+    while (n < cap && (st = cg_create(&gs[n], echo_first, NULL, o)) == CG_OK) {
         n++;
     }
     for (long i = 0; i < n; i++) {
@@ -139,7 +132,7 @@ address_space_child(void)
     }
     /* After freeing, stacks can be had again. */
     cg_greenlet *g;
-    if (cg_create(&g, noop_run, NULL, &big) != CG_OK || cg_destroy(g) != CG_OK) {
+    if (cg_create(&g, echo_first, NULL, &big) != CG_OK || cg_destroy(g) != CG_OK) {
         return 12;
     }
     return 0;

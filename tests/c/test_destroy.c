@@ -6,9 +6,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
 static int cleaned;
 static cg_kind got_kind;
 

@@ -11,8 +11,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
 #define NOINLINE __attribute__((noinline))
 
 /* ---- the failing, counting allocator ------------------------------------ */
@@ -107,7 +105,6 @@ destroy_retry(cg_greenlet *g)
     }
     CHECK_OK(st);
 }
-
 
 /* A library operation done `depth` frames down the caller's stack, so that
    in copy mode the caller's slice below a target's region is large and the

@@ -5,16 +5,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
-static cg_msg
-return_first(cg_greenlet *self, cg_msg first)
-{
-    (void)self;
-    return first;
-}
-
 /* Parks in main once, then finishes with its first value + 100. */
 static cg_msg
 park_then_return(cg_greenlet *self, cg_msg first)
@@ -31,8 +21,8 @@ case_dead_parent(cg_stack_mode mode)
     cg_greenlet *a, *b, *c;
     cg_msg m;
     /* a (dead) <- b (dead) <- c: c's result must reach main. */
-    CHECK_OK(cg_create(&a, return_first, NULL, &o));
-    CHECK_OK(cg_create(&b, return_first, a, &o));
+    CHECK_OK(cg_create(&a, echo_first, NULL, &o));
+    CHECK_OK(cg_create(&b, echo_first, a, &o));
     CHECK_OK(cg_create(&c, park_then_return, b, &o));
     CHECK_OK(cg_switch(a, V(1), &m));
     CHECK(I(m.value) == 1 && cg_get_state(a) == CG_DEAD);
@@ -59,7 +49,7 @@ case_not_started_ancestor_started(cg_stack_mode mode)
     /* c finishes into not-started p: p starts with c's result. */
     CHECK_OK(cg_create(&c, park_then_return, NULL, &o));
     CHECK_OK(cg_switch(c, V(5), NULL));
-    CHECK_OK(cg_create(&p, return_first, NULL, &o));
+    CHECK_OK(cg_create(&p, echo_first, NULL, &o));
     CHECK_OK(cg_set_parent(c, p));
     CHECK_OK(cg_switch(c, NULL, &m));
     CHECK(m.kind == CG_VALUE && I(m.value) == 105);

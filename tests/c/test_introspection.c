@@ -5,8 +5,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-
 static cg_msg
 park(cg_greenlet *self, cg_msg first)
 {

@@ -6,9 +6,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
 static cg_options copy_opts = {CG_STACK_COPY, 0, 0};
 static cg_options ded_opts = {CG_STACK_DEDICATED, 0, 0};
 

@@ -4,24 +4,14 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
-static cg_msg
-return_first(cg_greenlet *self, cg_msg first)
-{
-    (void)self;
-    return first;
-}
-
 static void
 case_default_and_explicit_parent(void)
 {
     cg_greenlet *a, *b;
     CHECK(cg_parent(cg_main()) == NULL);
-    CHECK_OK(cg_create(&a, return_first, NULL, NULL));
+    CHECK_OK(cg_create(&a, echo_first, NULL, NULL));
     CHECK(cg_parent(a) == cg_current());
-    CHECK_OK(cg_create(&b, return_first, a, NULL));
+    CHECK_OK(cg_create(&b, echo_first, a, NULL));
     CHECK(cg_parent(b) == a);
     CHECK_OK(cg_destroy(b));
     CHECK_OK(cg_destroy(a));
@@ -31,9 +21,9 @@ static void
 case_cycles_refused(void)
 {
     cg_greenlet *a, *b, *c;
-    CHECK_OK(cg_create(&a, return_first, NULL, NULL));
-    CHECK_OK(cg_create(&b, return_first, a, NULL));
-    CHECK_OK(cg_create(&c, return_first, b, NULL));
+    CHECK_OK(cg_create(&a, echo_first, NULL, NULL));
+    CHECK_OK(cg_create(&b, echo_first, a, NULL));
+    CHECK_OK(cg_create(&c, echo_first, b, NULL));
     CHECK_ST(cg_set_parent(a, a), CG_ECYCLE);
     CHECK_ST(cg_set_parent(a, c), CG_ECYCLE);
     CHECK_ST(cg_set_parent(b, c), CG_ECYCLE);
@@ -91,8 +81,8 @@ case_destroyed_parent_kept(cg_stack_mode mode)
     cg_options o = opts_for(mode);
     cg_greenlet *a, *b;
     cg_msg m;
-    CHECK_OK(cg_create(&a, return_first, NULL, &o));
-    CHECK_OK(cg_create(&b, return_first, a, &o));
+    CHECK_OK(cg_create(&a, echo_first, NULL, &o));
+    CHECK_OK(cg_create(&b, echo_first, a, &o));
     CHECK_OK(cg_destroy(a));
     CHECK(cg_parent(b) == a);
     CHECK_OK(cg_switch(b, V(3), &m));

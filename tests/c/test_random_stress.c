@@ -17,8 +17,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
 #define NOINLINE __attribute__((noinline))
 
 #define K_INITIAL 16
@@ -84,7 +82,6 @@ G(int i)
 {
     return i < 0 ? NULL : S[i].g;
 }
-
 
 static void
 bail_if_failed(void)

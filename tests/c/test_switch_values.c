@@ -4,9 +4,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
 static cg_greenlet *g_main;
 
 /* Echo loop: returns each value it receives, plus one. */

@@ -14,9 +14,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
 #define NT 8
 
 /* CHECK from several threads at once: count failures atomically, fold them

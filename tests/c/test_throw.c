@@ -4,9 +4,6 @@
 
 #include "check.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define I(p) ((uintptr_t)(p))
-
 static int ran;
 
 /* Reports what its pending switch received, as a value, then finishes. */
