@@ -2,18 +2,23 @@
  * The switch protocol: who receives a message, how control moves, and how
  * a greenlet finishes.
  *
- * A switch from `origin` to `target` (same thread):
- *   1. checks that cannot fail later (thread, state, stack room);
- *   2. records the transfer in the thread state (origin, target, message)
- *      and calls the LEAVE hook on origin's stack;
- *   3. moves the stack: a plain register swap between dedicated stacks, or
- *      a copy switch that saves the slices the target will overwrite and
- *      restores the target's own (src/stack/copy.c);
- *   4. on the target's side, arrive() finishes the bookkeeping and calls
- *      the ENTER hook; the target's pending switch returns the message, or
- *      a new greenlet calls its run function with it.
- * Only step 3 of a copy switch can fail (out of memory while saving); then
- * nothing has moved and the caller gets CG_ENOMEM.
+ * A switch from `origin` to `target` (same thread) is
+ *   prepare -- every refusal (thread, dead target, stack room for a new
+ *              copy-stack greenlet, memory for suspended slices in the way)
+ *              before anything visible changes;
+ *   commit  -- record origin, target and message in the thread state, run
+ *              the LEAVE hook, and move the stack as the tail call: a plain
+ *              register swap (dedicated stacks, or the lowest slice of the
+ *              thread stack), or a copy switch that saves the origin's
+ *              slice and restores the target's (src/stack/copy.c);
+ *   arrive  -- on the target's stack, a balanced call before its code
+ *              continues: release a finished greenlet's stack, run the
+ *              ENTER hook, store the message where the target's pending
+ *              switch call wants it.
+ * The common case (no hook, target needs no copying) skips all of that for
+ * a few checks and a bare jump (fast_path).  The only failure after
+ * prepare is running out of memory for the origin's own slice copy; the
+ * copy switch then undoes itself and the caller gets CG_ENOMEM.
  */
 #include <sched.h>
 #include <stdint.h>
