@@ -159,6 +159,16 @@ cg_status cg_destroy(cg_greenlet *g);
    Errors as cg_switch.  May switch. */
 cg_status cg_kill(cg_greenlet *g, cg_msg *result);
 
+/* Makes `g` dead without running any more of its code: a suspended
+   greenlet's frames are abandoned (no CG_EXIT message, nothing of its
+   cleanup runs) and its saved slice or stack is released; a not-started
+   one never runs.  For embedders whose runtime is shutting down.  The
+   object stays owned by the caller (release it with cg_destroy).
+   Returns CG_OK (also for a dead greenlet or one of an exited thread), or:
+   CG_EINVAL (NULL or a main greenlet), CG_EBUSY (`g` is running),
+   CG_EWRONG_THREAD (`g` belongs to another live thread).  Never switches. */
+cg_status cg_discard(cg_greenlet *g);
+
 /* ---- switching --------------------------------------------------------- */
 
 /* Suspends the calling greenlet and resumes `target` with `msg`: a

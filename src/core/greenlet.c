@@ -179,6 +179,30 @@ cg_kill(cg_greenlet *g, cg_msg *result)
 }
 
 cg_status
+cg_discard(cg_greenlet *g)
+{
+    if (g == NULL || g->is_main) {
+        return CG_EINVAL;
+    }
+    if (cg__exited(g->thread)) {
+        return CG_OK;   /* discarded by the thread's exit */
+    }
+    cg_thread *ts;
+    cg_status st = owner_check(g, &ts);
+    if (st != CG_OK) {
+        return st;
+    }
+    if (g == ts->current) {
+        return CG_EBUSY;
+    }
+    if (cg__state(g) == GS_ACTIVE && g->dstack == NULL) {
+        cg__copy_unchain(ts, g);
+    }
+    cg__discard(ts, g);
+    return CG_OK;
+}
+
+cg_status
 cg_destroy(cg_greenlet *g)
 {
     if (g == NULL || g->is_main || g->destroyed) {

@@ -290,6 +290,21 @@ cg__valgrind_stack_writable(void *lo, size_t len)
 }
 
 void
+cg__copy_unchain(cg_thread *ts, cg_greenlet *g)
+{
+    if (ts->chain == g) {
+        ts->chain = g->stack_prev;
+        return;
+    }
+    for (cg_greenlet *p = ts->chain; p != NULL; p = p->stack_prev) {
+        if (p->stack_prev == g) {
+            p->stack_prev = g->stack_prev;
+            return;
+        }
+    }
+}
+
+void
 cg__copy_free(cg_thread *ts, cg_greenlet *g)
 {
     buf_put(ts, g->copy, g->copy_cap);
