@@ -128,6 +128,17 @@ owner_check(const cg_greenlet *g, cg_thread **ts_out)
     return CG_OK;
 }
 
+/* owner_check, and `g` must not be the running greenlet (CG_EBUSY). */
+static cg_status
+owner_check_not_running(const cg_greenlet *g, cg_thread **ts_out)
+{
+    cg_status st = owner_check(g, ts_out);
+    if (st == CG_OK && g == (*ts_out)->current) {
+        return CG_EBUSY;
+    }
+    return st;
+}
+
 cg_status
 cg_kill(cg_greenlet *g, cg_msg *result)
 {
@@ -136,12 +147,9 @@ cg_kill(cg_greenlet *g, cg_msg *result)
     if (g == NULL || g->is_main) {
         return CG_EINVAL;
     }
-    cg_status st = owner_check(g, &ts);
+    cg_status st = owner_check_not_running(g, &ts);
     if (st != CG_OK) {
         return st;
-    }
-    if (g == ts->current) {
-        return CG_EBUSY;
     }
     switch (cg__state(g)) {
     case GS_NEW:
@@ -188,12 +196,9 @@ cg_discard(cg_greenlet *g)
         return CG_OK;   /* discarded by the thread's exit */
     }
     cg_thread *ts;
-    cg_status st = owner_check(g, &ts);
+    cg_status st = owner_check_not_running(g, &ts);
     if (st != CG_OK) {
         return st;
-    }
-    if (g == ts->current) {
-        return CG_EBUSY;
     }
     if (cg__state(g) == GS_ACTIVE && g->dstack == NULL) {
         cg__copy_unchain(ts, g);
@@ -215,12 +220,9 @@ cg_destroy(cg_greenlet *g)
         return CG_OK;
     }
     cg_thread *ts;
-    cg_status st = owner_check(g, &ts);
+    cg_status st = owner_check_not_running(g, &ts);
     if (st != CG_OK) {
         return st;
-    }
-    if (g == ts->current) {
-        return CG_EBUSY;
     }
     if (cg__state(g) == GS_ACTIVE) {
         st = cg_kill(g, NULL);
