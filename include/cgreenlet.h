@@ -228,6 +228,21 @@ void cg_set_userdata(cg_greenlet *g, void *data);
    use.  0 for running, not-started and dead greenlets. */
 size_t cg_stack_saved(const cg_greenlet *g);
 
+/* Where the `len` bytes that suspended greenlet `g` had at stack address
+   `addr` are now: `addr` itself if they are still in place, else inside
+   g's heap copy (copy-stack mode).  Reads and writes through the returned
+   pointer see and change g's own bytes (written ones are what g finds when
+   it resumes).  The pointer is valid until the next switch of this thread
+   or the next call that can switch or destroy.  For embedders that must
+   walk a suspended greenlet's data living on its stack (CPython 3.12+
+   keeps some interpreter frames there).  If the range straddles the part
+   already copied, the copy is extended to cover it.
+   Returns NULL if `g` is not a suspended greenlet of the calling thread,
+   if [addr, addr + len) is not inside its live stack region, or if
+   extending the copy ran out of memory.  A running greenlet's range is
+   returned as is.  Never switches. */
+void *cg_stack_access(cg_greenlet *g, const void *addr, size_t len);
+
 /* Calls fn(g, arg) for every greenlet of the calling thread that has not
    been destroyed, main first, then in creation order; stops early and
    returns the first nonzero value fn returns, else 0.  fn must not create

@@ -319,6 +319,29 @@ cg_set_userdata(cg_greenlet *g, void *data)
     }
 }
 
+void *
+cg_stack_access(cg_greenlet *g, const void *addr, size_t len)
+{
+    cg_thread *ts = cg__thread_peek();
+    if (g == NULL || ts == NULL || g->thread != ts) {
+        return NULL;
+    }
+    if (g == ts->current) {
+        return (void *)(uintptr_t)addr;
+    }
+    if (cg__state(g) != GS_ACTIVE) {
+        return NULL;
+    }
+    if (g->dstack == NULL) {
+        return cg__copy_access(ts, g, addr, len);
+    }
+    uintptr_t a = (uintptr_t)addr;
+    if (a < (uintptr_t)g->ctx.sp || a + len < a || a + len > (uintptr_t)g->dstack->hi) {
+        return NULL;
+    }
+    return (void *)a;
+}
+
 size_t
 cg_stack_saved(const cg_greenlet *g)
 {

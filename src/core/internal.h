@@ -240,6 +240,8 @@ cg_status cg__copy_prepare(cg_thread *ts, cg_greenlet *origin, cg_greenlet *targ
    (approximate for a running origin: `sp`, its current stack depth). */
 char *cg__copy_new_stop(cg_thread *ts, cg_greenlet *origin, char *sp);
 void cg__copy_free(cg_thread *ts, cg_greenlet *g);
+/* cg_stack_access for a suspended copy-stack greenlet. */
+void *cg__copy_access(cg_thread *ts, cg_greenlet *g, const void *addr, size_t len);
 /* Takes suspended copy-stack greenlet `g` out of the chain of slices on
    the thread stack (its bytes there become garbage). */
 void cg__copy_unchain(cg_thread *ts, cg_greenlet *g);

@@ -289,6 +289,28 @@ cg__valgrind_stack_writable(void *lo, size_t len)
 #endif
 }
 
+void *
+cg__copy_access(cg_thread *ts, cg_greenlet *g, const void *addr, size_t len)
+{
+    uintptr_t lo = (uintptr_t)g->ctx.sp;
+    uintptr_t hi = (uintptr_t)g->stop;
+    uintptr_t a = (uintptr_t)addr;
+    if (g->is_main && ts->stack_hi != NULL) {
+        hi = (uintptr_t)ts->stack_hi;   /* main's stop is "infinitely" high */
+    }
+    if (a < lo || a + len < a || a + len > hi) {
+        return NULL;
+    }
+    if (a >= lo + g->saved) {
+        return (void *)a;   /* still in place on the thread stack */
+    }
+    if (a + len > lo + g->saved &&
+        save_slice(ts, g, (char *)(a + len)) != CG_OK) {
+        return NULL;
+    }
+    return g->copy + (a - lo);
+}
+
 void
 cg__copy_unchain(cg_thread *ts, cg_greenlet *g)
 {

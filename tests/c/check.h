@@ -25,6 +25,12 @@
 #define TEST_ASAN 0
 #endif
 
+#if defined(__GNUC__)
+#define CG_TEST_NOINLINE __attribute__((noinline))
+#else
+#define CG_TEST_NOINLINE
+#endif
+
 /* Integers as message values, and back. */
 #define V(x) ((void *)(uintptr_t)(x))
 #define I(p) ((uintptr_t)(p))
