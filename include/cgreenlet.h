@@ -142,8 +142,8 @@ cg_status cg_create(cg_greenlet **out, cg_run_fn run, cg_greenlet *parent,
    not-started or dead greenlet is just released.  Memory is freed once no
    other greenlet has `g` as its parent.
    Returns CG_OK, or: CG_EINVAL (NULL or a main greenlet), CG_EBUSY (`g` is
-   running), CG_EWRONG_THREAD (`g` is suspended in another live thread;
-   nothing happens), CG_EALIVE (`g` switched away instead of finishing; it
+   running), CG_EWRONG_THREAD (`g` belongs to another live thread; nothing
+   happens), CG_EALIVE (`g` switched away instead of finishing; it
    is still alive and still owned by the caller), or an error of the kill
    switch itself (e.g. CG_ENOMEM).  Greenlets of exited threads are released
    from any thread. */
@@ -153,10 +153,12 @@ cg_status cg_destroy(cg_greenlet *g);
    set to the calling greenlet, and waits for it to finish; the parent is
    restored afterwards.  On CG_OK, `g` is dead and *result (if not NULL)
    holds what it finished with.  CG_EALIVE: it switched away and control came
-   back some other way; *result holds the message that arrived.  A greenlet
-   that is not started or already dead is not touched: CG_OK with a
-   CG_VALUE NULL result (a not-started greenlet becomes dead).
-   Errors as cg_switch.  May switch. */
+   back some other way; *result holds the message that arrived.  A
+   not-started greenlet is made dead without running, a dead one is left as
+   it is; both give CG_OK with a CG_VALUE NULL result.
+   Refused: CG_EINVAL (NULL or a main greenlet), CG_EBUSY (`g` is running),
+   CG_EWRONG_THREAD / CG_ETHREAD_EXITED (`g` is not the calling thread's);
+   otherwise errors as cg_switch.  May switch. */
 cg_status cg_kill(cg_greenlet *g, cg_msg *result);
 
 /* Makes `g` dead without running any more of its code: a suspended
@@ -200,8 +202,9 @@ cg_greenlet *cg_parent(const cg_greenlet *g);
 
 /* Makes `parent` the parent of `g`, effective for `g`'s next finish.
    Refused: CG_EINVAL (NULL argument, or `g` is a main greenlet), CG_ECYCLE
-   (`g` is `parent` or one of its ancestors), CG_EWRONG_THREAD (`parent`
-   belongs to another thread than `g`).  Nothing changes on error. */
+   (`g` is `parent` or one of its ancestors), CG_EWRONG_THREAD (`g` is not
+   the calling thread's, or `parent` belongs to another thread than `g`),
+   CG_ETHREAD_EXITED (`g`'s thread has exited).  Nothing changes on error. */
 cg_status cg_set_parent(cg_greenlet *g, cg_greenlet *parent);
 
 /* The state of `g` as seen from the calling thread (CG_RUNNING only for the
