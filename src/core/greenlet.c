@@ -20,6 +20,20 @@ cg__retain(cg_greenlet *g)
     cg__ref_inc(&g->refs, g->thread);
 }
 
+/* Keeps a freed greenlet object for the thread's next create, or frees it
+   when the thread keeps enough already. */
+static void
+spare_put(cg_thread *ts, cg_greenlet *g)
+{
+    if (ts->spare_count < SPARE_MAX) {
+        g->next = ts->spare;
+        ts->spare = g;
+        ts->spare_count++;
+    } else {
+        cg__free(g);
+    }
+}
+
 void
 cg__release(cg_greenlet *g)
 {
@@ -29,10 +43,8 @@ cg__release(cg_greenlet *g)
         cg_greenlet *parent = g->parent;
         cg_thread *ts = g->thread;
         cg__free(g->copy);
-        if (ts == cg__tls && ts->spare_count < SPARE_MAX) {
-            g->next = ts->spare;
-            ts->spare = g;
-            ts->spare_count++;
+        if (ts == cg__tls) {
+            spare_put(ts, g);
         } else {
             cg__free(g);
         }
@@ -42,14 +54,20 @@ cg__release(cg_greenlet *g)
 }
 
 void
-cg__discard(cg_thread *ts, cg_greenlet *g)
+cg__drop_stack(cg_thread *ts, cg_greenlet *g)
 {
-    cg__set_state(g, GS_DEAD);
-    cg__copy_free(ts, g);
     if (g->dstack != NULL) {
         cg__dstack_put(ts, g->dstack);
         g->dstack = NULL;
     }
+}
+
+void
+cg__discard(cg_thread *ts, cg_greenlet *g)
+{
+    cg__set_state(g, GS_DEAD);
+    cg__copy_free(ts, g);
+    cg__drop_stack(ts, g);
 }
 
 void
@@ -97,9 +115,7 @@ cg_create(cg_greenlet **out, cg_run_fn run, cg_greenlet *parent,
     if (opts->stack_mode == CG_STACK_DEDICATED) {
         cg_status st = cg__dstack_get(ts, stack_size, !opts->no_guard_page, &g->dstack);
         if (st != CG_OK) {
-            g->next = ts->spare;
-            ts->spare = g;
-            ts->spare_count++;
+            spare_put(ts, g);
             return st;
         }
         cg_arch_make(&g->ctx, g->dstack->lo, g->dstack->hi, cg__entry);

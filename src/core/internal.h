@@ -153,6 +153,8 @@ void cg__retain(cg_greenlet *g);
 /* Drops one reference; frees g (and, iteratively, parents that drop to
    zero) when none is left. */
 void cg__release(cg_greenlet *g);
+/* Returns g's dedicated stack (if any) to the thread's pool. */
+void cg__drop_stack(cg_thread *ts, cg_greenlet *g);
 /* Makes a not-started or suspended greenlet dead without running it and
    releases its stack. */
 void cg__discard(cg_thread *ts, cg_greenlet *g);

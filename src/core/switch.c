@@ -120,12 +120,8 @@ cg__arrive(void *arg)
     asan_arrive(ts, self);
     if (ts->dying != NULL) {
         /* Control has left the finished greenlet: its stack is free. */
-        cg_greenlet *d = ts->dying;
+        cg__drop_stack(ts, ts->dying);
         ts->dying = NULL;
-        if (d->dstack != NULL) {
-            cg__dstack_put(ts, d->dstack);
-            d->dstack = NULL;
-        }
     }
     run_hook(CG_HOOK_ENTER, ts->origin, self);
     if (self->received != NULL) {

@@ -132,10 +132,7 @@ thread_exit(void *arg)
         }
         if (cg__state(g) == GS_NEW) {
             /* Stays not started (it never ran); only its stack goes. */
-            if (g->dstack != NULL) {
-                cg__dstack_put(ts, g->dstack);
-                g->dstack = NULL;
-            }
+            cg__drop_stack(ts, g);
         } else {
             cg__discard(ts, g);
         }
