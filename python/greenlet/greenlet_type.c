@@ -1,0 +1,651 @@
+/*
+ * The greenlet type: construction, attributes, switch/throw methods,
+ * garbage collection and deallocation (with the kill of SPEC S77).
+ */
+#include "pyg.h"
+
+#include <stdlib.h>
+
+/* Kills nested deeper than this are queued and run when the outermost
+   one is done, so dropping a long chain of suspended greenlets does not
+   nest deallocations without bound (H24). */
+#define KILL_NEST_MAX 64
+
+static pyg_impl *
+impl_new(PyGreenlet *self)
+{
+    pyg_impl *gi = calloc(1, sizeof *gi);
+    if (gi == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    gi->self = self;
+    pyg_state_init(&gi->state);
+    return gi;
+}
+
+PyGreenlet *
+pyg_new_main(pyg_thread *t, cg_greenlet *cg)
+{
+    PyGreenlet *m = (PyGreenlet *)PyGreenlet_Type.tp_alloc(&PyGreenlet_Type, 0);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->pimpl = impl_new(m);
+    if (m->pimpl == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    m->pimpl->flags = PYG_MAIN;
+    m->pimpl->cg = cg;
+    m->pimpl->thread = t;
+    return m;
+}
+
+static PyObject *
+green_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    if (pyg_thread_get() == NULL) {
+        return NULL;
+    }
+    PyGreenlet *self = (PyGreenlet *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->pimpl = impl_new(self);
+    if (self->pimpl == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    /* Read after the allocation: S11, whatever a collection did. */
+    pyg_thread *t = pyg_thread_get();
+    if (t == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->pimpl->parent = (PyGreenlet *)Py_NewRef((PyObject *)t->current);
+    return (PyObject *)self;
+}
+
+static int green_setrun(PyGreenlet *self, PyObject *value, void *closure);
+
+static int
+green_init(PyGreenlet *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"run", "parent", NULL};
+    PyObject *run = NULL, *parent = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:greenlet", kwlist, &run, &parent)) {
+        return -1;
+    }
+    if (run != NULL && green_setrun(self, run, NULL) < 0) {
+        return -1;
+    }
+    if (parent != NULL && parent != Py_None) {
+        return pyg_set_parent(self, parent);
+    }
+    return 0;
+}
+
+PyGreenlet *
+pyg_new(PyObject *run, PyGreenlet *parent)
+{
+    PyGreenlet *g = (PyGreenlet *)green_new(&PyGreenlet_Type, NULL, NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (run != NULL) {
+        g->pimpl->run = Py_NewRef(run);
+    }
+    if (parent != NULL && pyg_set_parent(g, (PyObject *)parent) < 0) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* ---- parent -------------------------------------------------------------- */
+
+int
+pyg_set_parent(PyGreenlet *g, PyObject *p)
+{
+    pyg_impl *gi = g->pimpl;
+    if (p == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "can't delete attribute");
+        return -1;
+    }
+    if (gi->flags & PYG_MAIN) {
+        PyErr_SetString(PyExc_AttributeError, "cannot set the parent of a main greenlet");
+        return -1;
+    }
+    if (!PyGreenlet_Check(p)) {
+        PyErr_Format(PyExc_TypeError,
+                     "GreenletChecker: Expected any type of greenlet, not %s",
+                     Py_TYPE(p)->tp_name);
+        return -1;
+    }
+    PyGreenlet *last = NULL;
+    for (PyGreenlet *q = (PyGreenlet *)p; q != NULL; q = q->pimpl->parent) {
+        if (q == g) {
+            PyErr_SetString(PyExc_ValueError, "cyclic parent chain");
+            return -1;
+        }
+        last = q;
+    }
+    if (!(last->pimpl->flags & PYG_MAIN)) {
+        PyErr_SetString(PyExc_ValueError, "parent must not be garbage collected");
+        return -1;
+    }
+    pyg_thread *owner = pyg_owner(((PyGreenlet *)p)->pimpl);
+    if (pyg_started(gi) && gi->thread != NULL && owner != gi->thread) {
+        PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
+        return -1;
+    }
+    if (!pyg_started(gi) && gi->cg != NULL && owner != gi->thread) {
+        pyg_dematerialize(gi);
+    }
+    PyGreenlet *old = gi->parent;
+    gi->parent = (PyGreenlet *)Py_NewRef(p);
+    Py_XDECREF(old);    /* S42: the assignment is complete by now */
+    return 0;
+}
+
+/* ---- getters and setters ------------------------------------------------- */
+
+static const char main_no_run[] = "Main greenlets do not have a run attribute.";
+
+static PyObject *
+green_getrun(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    pyg_impl *gi = self->pimpl;
+    if (gi->flags & PYG_MAIN) {
+        PyErr_SetString(PyExc_AttributeError, main_no_run);
+        return NULL;
+    }
+    if (pyg_started(gi) || gi->run == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "run");
+        return NULL;
+    }
+    return Py_NewRef(gi->run);
+}
+
+static int
+green_setrun(PyGreenlet *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    pyg_impl *gi = self->pimpl;
+    if (gi->flags & PYG_MAIN) {
+        PyErr_SetString(PyExc_AttributeError, main_no_run);
+        return -1;
+    }
+    if (pyg_started(gi)) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "run cannot be set after the start of the greenlet");
+        return -1;
+    }
+    PyObject *old = gi->run;
+    gi->run = value != NULL ? Py_NewRef(value) : NULL;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyObject *
+green_getparent(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    PyObject *p = (PyObject *)self->pimpl->parent;
+    return Py_NewRef(p != NULL ? p : Py_None);
+}
+
+static int
+green_setparent(PyGreenlet *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    return pyg_set_parent(self, value);
+}
+
+static PyObject *
+green_getdead(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(pyg_dead(self->pimpl));
+}
+
+/* Suspended: active and not the current greenlet of its thread. */
+static int
+suspended(const pyg_impl *gi)
+{
+    return pyg_active(gi) && gi->thread != NULL && gi->thread->current != gi->self;
+}
+
+static PyObject *
+green_getframe(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    pyg_impl *gi = self->pimpl;
+    if (!suspended(gi)) {
+        Py_RETURN_NONE;
+    }
+    return pyg_state_frame(&gi->state, pyg_tstate_unchecked());
+}
+
+/* The running greenlet's context lives in the thread state; a greenlet
+   running in another thread has it where nobody here may touch it. */
+static PyObject **
+context_slot(PyGreenlet *self, const char *verb)
+{
+    pyg_impl *gi = self->pimpl;
+    pyg_thread *t = pyg_thread_peek();
+    int running = pyg_active(gi) && gi->thread != NULL && gi->thread->current == self;
+    if (running && gi->thread != t) {
+        PyErr_Format(PyExc_ValueError,
+                     "cannot %s context of a greenlet that is running in a different thread",
+                     verb);
+        return NULL;
+    }
+    return pyg_state_context_slot(&gi->state, pyg_tstate_unchecked(), running);
+}
+
+static PyObject *
+green_getcontext(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    PyObject **slot = context_slot(self, "get");
+    if (slot == NULL) {
+        return NULL;
+    }
+    return Py_NewRef(*slot != NULL ? *slot : Py_None);
+}
+
+static int
+green_setcontext(PyGreenlet *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "can't delete context attribute");
+        return -1;
+    }
+    if (value == Py_None) {
+        value = NULL;
+    } else if (!PyContext_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "greenlet context must be a contextvars.Context or None");
+        return -1;
+    }
+    PyObject **slot = context_slot(self, "set");
+    if (slot == NULL) {
+        return -1;
+    }
+    PyObject *old = *slot;
+    *slot = Py_XNewRef(value);
+    if (self->pimpl->thread != NULL && self->pimpl->thread->current == self) {
+        pyg_state_context_changed(pyg_tstate_unchecked());
+    }
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyObject *
+green_getstacksaved(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    pyg_impl *gi = self->pimpl;
+    size_t n = 0;
+    if (suspended(gi) && gi->cg != NULL &&
+        (!(gi->flags & PYG_MAIN) || gi->thread == pyg_thread_peek())) {
+        n = cg_stack_saved(gi->cg);
+    }
+    return PyLong_FromSize_t(n);
+}
+
+static PyObject *
+green_getdict(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    if (self->dict == NULL) {
+        self->dict = PyDict_New();
+        if (self->dict == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(self->dict);
+}
+
+static int
+green_setdict(PyGreenlet *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "__dict__ may not be deleted");
+        return -1;
+    }
+    if (!PyDict_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__dict__ must be a dictionary");
+        return -1;
+    }
+    PyObject *old = self->dict;
+    self->dict = Py_NewRef(value);
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyGetSetDef green_getsets[] = {
+    {"__dict__", (getter)green_getdict, (setter)green_setdict, NULL, NULL},
+    {"run", (getter)green_getrun, (setter)green_setrun,
+     "The callable run in this greenlet; only before it starts.", NULL},
+    {"parent", (getter)green_getparent, (setter)green_setparent,
+     "The greenlet that receives this one's result when it finishes.", NULL},
+    {"dead", (getter)green_getdead, NULL, "True once it has finished.", NULL},
+    {"gr_frame", (getter)green_getframe, NULL,
+     "The innermost frame of a suspended greenlet, else None.", NULL},
+    {"gr_context", (getter)green_getcontext, (setter)green_setcontext,
+     "The contextvars.Context this greenlet runs in.", NULL},
+    {"_stack_saved", (getter)green_getstacksaved, NULL,
+     "Bytes held for this greenlet's suspended stack.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+/* ---- methods -------------------------------------------------------------- */
+
+static PyObject *
+green_switch(PyGreenlet *self, PyObject *args, PyObject *kwargs)
+{
+    pyg_transit tr = {Py_NewRef(args), Py_XNewRef(kwargs), NULL};
+    return pyg_switch(self, &tr);
+}
+
+static PyObject *
+green_throw(PyGreenlet *self, PyObject *args)
+{
+    PyObject *typ = PyExc_GreenletExit, *val = NULL, *tb = NULL;
+    if (!PyArg_ParseTuple(args, "|OOO:throw", &typ, &val, &tb)) {
+        return NULL;
+    }
+    pyg_transit tr = {NULL, NULL, pyg_make_throw(typ, val, tb)};
+    if (tr.exc == NULL) {
+        return NULL;
+    }
+    return pyg_switch(self, &tr);
+}
+
+static PyObject *
+green_getstate(PyGreenlet *self, PyObject *unused)
+{
+    (void)unused;
+    PyErr_Format(PyExc_TypeError, "cannot serialize '%s' object", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+static PyMethodDef green_methods[] = {
+    {"switch", (PyCFunction)(void (*)(void))green_switch, METH_VARARGS | METH_KEYWORDS,
+     "switch(*args, **kwargs)\n\nSwitch to this greenlet (start it if needed), "
+     "passing the arguments; returns what is later passed back."},
+    {"throw", (PyCFunction)green_throw, METH_VARARGS,
+     "throw([typ[, val[, tb]]])\n\nSwitch to this greenlet, raising the exception "
+     "there (GreenletExit by default)."},
+    {"__getstate__", (PyCFunction)green_getstate, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}
+};
+
+static int
+green_bool(PyGreenlet *self)
+{
+    return pyg_active(self->pimpl);
+}
+
+static PyNumberMethods green_as_number = {
+    .nb_bool = (inquiry)green_bool,
+};
+
+static PyObject *
+green_repr(PyGreenlet *self)
+{
+    pyg_impl *gi = self->pimpl;
+    pyg_thread *owner = pyg_owner(gi);
+    int is_main = (gi->flags & PYG_MAIN) != 0;
+    const char *state;
+    if (!pyg_started(gi)) {
+        state = " pending";
+    } else if (pyg_dead(gi)) {
+        state = (gi->thread != NULL && pyg_thread_exited(gi->thread))
+                    ? " (thread exited) dead" : " dead";
+    } else if (gi->thread == pyg_thread_peek() && gi->thread->current == self) {
+        state = is_main ? " current active started main" : " current active started";
+    } else {
+        state = is_main ? " suspended active started main" : " suspended active started";
+    }
+    return PyUnicode_FromFormat("<%s object at %p (otid=%p)%s>", Py_TYPE(self)->tp_name,
+                                (void *)self, (void *)owner, state);
+}
+
+/* ---- garbage collection and deallocation ---------------------------------- */
+
+static int
+green_traverse(PyGreenlet *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->dict);
+    pyg_impl *gi = self->pimpl;
+    if (gi == NULL) {
+        return 0;
+    }
+    Py_VISIT(gi->run);
+    Py_VISIT(gi->parent);
+    Py_VISIT(gi->running_run);
+    Py_VISIT(gi->start_run);
+    Py_VISIT(gi->start_args);
+    Py_VISIT(gi->start_kwargs);
+    Py_VISIT(gi->start_error);
+    Py_VISIT(gi->main);
+    return pyg_state_traverse(&gi->state, visit, arg);
+}
+
+static int
+green_clear(PyGreenlet *self)
+{
+    Py_CLEAR(self->dict);
+    pyg_impl *gi = self->pimpl;
+    if (gi == NULL) {
+        return 0;
+    }
+    Py_CLEAR(gi->run);
+    if (!pyg_active(gi)) {
+        /* A live greenlet keeps its lineage: it may still finish. */
+        Py_CLEAR(gi->parent);
+        pyg_state_clear(&gi->state);
+    }
+    return 0;
+}
+
+/* A suspended greenlet whose last reference goes must be killed (S77). */
+static int
+needs_kill(const pyg_impl *gi)
+{
+    return gi != NULL && !(gi->flags & (PYG_MAIN | PYG_LEAKED | PYG_DISCARDED)) &&
+           gi->cg != NULL && cg_get_state(gi->cg) == CG_SUSPENDED;
+}
+
+/* Called with the object resurrected (one reference, ours).  Returns 1 if
+   the object must stay alive. */
+static int
+kill_for_dealloc(PyGreenlet *self)
+{
+    pyg_impl *gi = self->pimpl;
+    if (pyg_finalizing() || pyg_thread_exited(gi->thread)) {
+        return 0;   /* S85, S91: discarded without running */
+    }
+    pyg_thread *t = pyg_thread_peek();
+    if (t != gi->thread || t->kill_depth >= KILL_NEST_MAX) {
+        pyg_defer_kill(gi->thread, self);   /* S82; takes our reference */
+        return 1;
+    }
+    pyg_kill(t, self);
+    if (needs_kill(gi) && Py_REFCNT(self) == 1) {
+        /* S78: it switched away, and nothing else refers to it. */
+        PyObject *r = PyObject_Repr((PyObject *)self);
+        if (r != NULL) {
+            PySys_FormatStderr("GreenletExit did not kill %U\n", r);
+            Py_DECREF(r);
+        } else {
+            PyErr_Clear();
+        }
+        gi->flags |= PYG_LEAKED;
+        return 1;
+    }
+    Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+    return Py_REFCNT(self) != 0;
+}
+
+/* Frees what a dead, not-started or abandoned greenlet still holds. */
+static void
+impl_free(pyg_impl *gi)
+{
+    pyg_thread *t = pyg_thread_peek();
+    if (gi->cg != NULL && !(gi->flags & PYG_MAIN)) {
+        cg_state st = cg_get_state(gi->cg);
+        if (st == CG_SUSPENDED || st == CG_RUNNING) {
+            if (t != gi->thread) {
+                /* Another live thread's greenlet during finalization: its
+                   stack cannot be released from here.  Abandon it. */
+                pyg_state_clear(&gi->state);
+                return;
+            }
+            (void)cg_discard(gi->cg);
+        }
+    }
+    Py_CLEAR(gi->run);
+    Py_CLEAR(gi->parent);
+    Py_CLEAR(gi->running_run);
+    Py_CLEAR(gi->start_run);
+    Py_CLEAR(gi->start_args);
+    Py_CLEAR(gi->start_kwargs);
+    Py_CLEAR(gi->start_error);
+    pyg_state_clear(&gi->state);
+    if (gi->flags & PYG_MAIN) {
+        if (gi->thread->main != gi->self) {
+            pyg_thread_free(gi->thread);    /* its thread has let go */
+        }
+    } else if (gi->cg != NULL) {
+        (void)cg_destroy(gi->cg);
+    }
+    PyGreenlet *m = gi->main;
+    free(gi);
+    Py_XDECREF(m);
+}
+
+static void
+green_dealloc(PyGreenlet *self)
+{
+    PyObject_GC_UnTrack(self);
+    pyg_impl *gi = self->pimpl;
+    if (needs_kill(gi)) {
+        Py_SET_REFCNT(self, 1);
+        if (kill_for_dealloc(self)) {
+            /* Alive again (resurrected, queued or leaked).  A heap
+               subclass's dealloc drops a type reference after us. */
+            PyObject_GC_Track(self);
+            if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+                Py_INCREF(Py_TYPE(self));
+            }
+            return;
+        }
+    }
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);   /* S51: first */
+    }
+    Py_CLEAR(self->dict);
+    self->pimpl = NULL;
+    if (gi != NULL) {
+        impl_free(gi);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+    pyg_thread *t = pyg_thread_peek();
+    if (t != NULL && t->kill_depth == 0) {
+        pyg_run_deferred(t);
+    }
+}
+
+/* Cycles found by the collector: the kill runs while every object of the
+   cycle is still intact (PEP 442). */
+static void
+green_finalize(PyGreenlet *self)
+{
+    pyg_impl *gi = self->pimpl;
+    if (!needs_kill(gi) || pyg_finalizing() || gi->thread != pyg_thread_peek()) {
+        return;
+    }
+    pyg_kill(gi->thread, self);
+}
+
+/* ---- the type ------------------------------------------------------------- */
+
+PyTypeObject PyGreenlet_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "greenlet.greenlet",
+    .tp_basicsize = sizeof(PyGreenlet),
+    .tp_dealloc = (destructor)green_dealloc,
+    .tp_repr = (reprfunc)green_repr,
+    .tp_as_number = &green_as_number,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "greenlet(run=None, parent=None) -> greenlet\n\n"
+              "A lightweight coroutine with its own stack: switch() starts it "
+              "or resumes it where it switched away.",
+    .tp_traverse = (traverseproc)green_traverse,
+    .tp_clear = (inquiry)green_clear,
+    .tp_weaklistoffset = offsetof(PyGreenlet, weakreflist),
+    .tp_methods = green_methods,
+    .tp_getset = green_getsets,
+    .tp_dictoffset = offsetof(PyGreenlet, dict),
+    .tp_init = (initproc)green_init,
+    .tp_alloc = PyType_GenericAlloc,
+    .tp_new = green_new,
+    .tp_free = PyObject_GC_Del,
+    .tp_finalize = (destructor)green_finalize,
+};
+
+_Static_assert(sizeof(PyGreenlet) == 5 * sizeof(void *) || sizeof(void *) != 8,
+               "PyGreenlet must stay 40 bytes on 64-bit (SPEC S125)");
+
+int
+pyg_trace(pyg_thread *t, int is_throw, PyGreenlet *origin, PyGreenlet *target)
+{
+    PyObject *cb = Py_NewRef(t->trace);
+    PyThreadState *ts = pyg_tstate_unchecked();
+    pyg_tracing_begin(ts);
+    PyObject *res = PyObject_CallFunction(cb, "s(OO)", is_throw ? "throw" : "switch",
+                                          (PyObject *)origin, (PyObject *)target);
+    pyg_tracing_end(ts);
+    Py_DECREF(cb);
+    if (res == NULL) {
+        PyObject *old = t->trace;
+        t->trace = NULL;
+        Py_XDECREF(old);
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+pyg_type_ready(PyObject *module)
+{
+    if (PyType_Ready(&PyGreenlet_Type) < 0) {
+        return -1;
+    }
+    static const char *const shared[] = {"getcurrent", "error", "GreenletExit",
+                                         "settrace", "gettrace", NULL};
+    for (int i = 0; shared[i] != NULL; i++) {
+        PyObject *o = PyObject_GetAttrString(module, shared[i]);
+        if (o == NULL) {
+            return -1;
+        }
+        int rc = PyDict_SetItemString(PyGreenlet_Type.tp_dict, shared[i], o);
+        Py_DECREF(o);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    PyType_Modified(&PyGreenlet_Type);
+    return PyModule_AddObject(module, "greenlet", Py_NewRef(&PyGreenlet_Type));
+}

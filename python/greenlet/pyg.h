@@ -1,0 +1,158 @@
+/*
+ * Internals of the greenlet module shared by its C files.
+ *
+ * A greenlet object (PyGreenlet, frozen layout) points through `pimpl` to
+ * a pyg_impl.  The Python-level parent is authoritative; the core
+ * greenlet (cg) is created lazily when the greenlet first starts, in the
+ * thread that starts it, so a not-started greenlet can be moved under a
+ * parent of any thread (SPEC S39).  The core parent only matters when a
+ * greenlet finishes; the run function sets it right before returning, to
+ * the receiver it has chosen by the Python-level rules (S21, S29).
+ *
+ * The thread's current greenlet is held by a strong reference in its
+ * pyg_thread; at each switch the ENTER hook moves it to the arriving
+ * greenlet and parks the departing one's reference in `origin`, which the
+ * arriving side drops after the trace callback (so a running greenlet
+ * needs no reference of its own, and a suspended one is kept alive only
+ * by its users, SPEC S77).
+ */
+#ifndef PYG_H
+#define PYG_H
+
+#define GREENLET_MODULE 1
+#define implementation_ptr_t struct pyg_impl *
+#include "pycompat.h"
+#include "greenlet.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cgreenlet.h"
+#include "pystate.h"
+
+typedef struct pyg_thread pyg_thread;
+
+enum pyg_flags {
+    PYG_MAIN = 1 << 0,          /* the main greenlet of its thread */
+    PYG_DEAD_UNRUN = 1 << 1,    /* started and dead without running (S29) */
+    PYG_FINISHING = 1 << 2,     /* its run has returned: dead (S30) */
+    PYG_FRESH = 1 << 3,         /* core greenlet made, not yet entered */
+    PYG_LEAKED = 1 << 4,        /* survived its kill: kept forever (S78) */
+    PYG_DISCARDED = 1 << 5      /* its stack was abandoned (S85, S91) */
+};
+
+typedef struct pyg_impl {
+    PyGreenlet *self;           /* borrowed back pointer */
+    cg_greenlet *cg;            /* NULL until first started (main: always) */
+    pyg_thread *thread;         /* set with cg; kept alive through `main` */
+    PyGreenlet *main;           /* owned: main greenlet of `thread` (non-main) */
+    PyObject *run;              /* owned; NULL = no run attribute */
+    PyGreenlet *parent;         /* owned; NULL for a main greenlet */
+    PyObject *running_run;      /* owned while run is in progress (S19) */
+    PyObject *start_run;        /* owned, from materialise to entry: */
+    PyObject *start_args;       /*   what the run function starts with */
+    PyObject *start_kwargs;
+    PyObject *start_error;
+    unsigned flags;
+    pyg_pystate state;          /* interpreter state while not running */
+} pyg_impl;
+
+struct pyg_thread {
+    PyGreenlet *main;           /* owned by the live thread */
+    PyGreenlet *current;        /* owned */
+    PyGreenlet *origin;         /* owned; set by ENTER, taken on arrival */
+    cg_greenlet *main_cg;
+    PyObject *trace;            /* owned greenlet trace callback, or NULL */
+    pyg_carry carry;            /* LEAVE -> ENTER */
+    int kill_depth;             /* kills in progress (bounded nesting) */
+    pthread_mutex_t lock;       /* guards the deferred-kill queue */
+    PyGreenlet **deferred;      /* owned references, killed in this thread */
+    size_t n_deferred, cap_deferred;
+    atomic_int has_deferred;
+    atomic_int exited;          /* the OS thread is gone */
+    pyg_thread *next_exited;
+};
+
+/* An exception or a value on its way to a greenlet.  Values keep the
+   switch's raw arguments until the receiver is known: a greenlet being
+   started gets them as run's arguments, a resumed one gets them converted
+   (SPEC S20). */
+typedef struct pyg_transit {
+    PyObject *args;             /* owned tuple, or NULL when throwing */
+    PyObject *kwargs;           /* owned dict or NULL */
+    PyObject *exc;              /* owned exception instance when throwing */
+} pyg_transit;
+
+extern PyTypeObject PyGreenlet_Type;
+extern PyObject *PyExc_GreenletError;
+extern PyObject *PyExc_GreenletExit;
+
+#define PYG_IMPL(g) (((PyGreenlet *)(g))->pimpl)
+
+/* ---- thread.c ---------------------------------------------------------- */
+
+/* The calling thread's state, creating its main greenlet on first use, or
+   NULL with an exception.  Also runs deferred work (cross-thread kills,
+   exited threads' cleanup).  May run Python code. */
+pyg_thread *pyg_thread_get(void);
+/* The calling thread's state if it exists, else NULL.  Never runs code. */
+pyg_thread *pyg_thread_peek(void);
+/* Runs deferred kills of `t` and other threads' exit cleanup, if any.  May
+   run Python code; preserves a pending exception. */
+void pyg_run_deferred(pyg_thread *t);
+/* Hands a greenlet of live thread `t` to that thread for killing; steals
+   the reference. */
+void pyg_defer_kill(pyg_thread *t, PyGreenlet *g);
+/* 1 if `t`'s OS thread has exited. */
+int pyg_thread_exited(const pyg_thread *t);
+/* Frees a thread state; only from its main greenlet's deallocation after
+   the thread has exited. */
+void pyg_thread_free(pyg_thread *t);
+/* Installs the switch hook and the thread-exit key.  0 or -1 with an
+   exception. */
+int pyg_thread_setup(void);
+
+/* ---- switch.c ---------------------------------------------------------- */
+
+/* State predicates (any thread). */
+int pyg_started(const pyg_impl *g);
+int pyg_dead(const pyg_impl *g);
+int pyg_active(const pyg_impl *g);
+/* The thread `g` belongs to, following parents for a not-started one;
+   NULL if the lineage was broken by the garbage collector. */
+pyg_thread *pyg_owner(const pyg_impl *g);
+
+/* Sends `tr` to `target` (SPEC S16-S29, S56-S63) and waits for something
+   to arrive back: a new reference, or NULL with an exception.  Consumes
+   `tr` in all cases.  May switch. */
+PyObject *pyg_switch(PyGreenlet *target, pyg_transit *tr);
+/* Builds the exception of g.throw(typ, val, tb) (SPEC S57, S58); NULL
+   with TypeError (or the constructor's error) if the arguments are bad. */
+PyObject *pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb);
+/* Kills suspended `g` of the calling thread with GreenletExit (S77, S78);
+   preserves a pending exception; reports failures as unraisable. */
+void pyg_kill(pyg_thread *t, PyGreenlet *g);
+/* Makes a not-started, materialised greenlet forget its core greenlet so
+   it can move to another thread. */
+void pyg_dematerialize(pyg_impl *g);
+
+/* ---- greenlet_type.c --------------------------------------------------- */
+
+/* A new not-started greenlet of exact type greenlet.greenlet: C API. */
+PyGreenlet *pyg_new(PyObject *run, PyGreenlet *parent);
+/* Allocates the impl of a main greenlet object for thread `t`. */
+PyGreenlet *pyg_new_main(pyg_thread *t, cg_greenlet *cg);
+/* g.parent = p with every check of SPEC S34-S43: 0 or -1. */
+int pyg_set_parent(PyGreenlet *g, PyObject *p);
+/* Calls the thread's trace callback for a transfer (S97-S103): 0, or -1
+   with the callback's exception set (the callback is then removed). */
+int pyg_trace(pyg_thread *t, int is_throw, PyGreenlet *origin, PyGreenlet *target);
+/* Type setup: 0 or -1. */
+int pyg_type_ready(PyObject *module);
+
+/* ---- module.c ---------------------------------------------------------- */
+
+/* The error for a refused core switch, as a Python exception. */
+void pyg_raise_status(cg_status st, const pyg_impl *target);
+
+#endif

@@ -1,0 +1,504 @@
+/*
+ * All access to PyThreadState, interpreter frames and the raised-exception
+ * state.  See docs/python-state.md for the per-version field reference;
+ * each block below is selected by a flag of pycompat.h.
+ */
+#include <patchlevel.h>
+#if PY_VERSION_HEX >= 0x030C0000
+/* Only for the layout of _PyInterpreterFrame (owner, previous) on 3.12+;
+   no internal function is called.  Must come before Python.h. */
+#define Py_BUILD_CORE_MODULE 1
+#endif
+#include "pycompat.h"
+#if PYG_CSTACK_SHIM_FRAMES
+#include <internal/pycore_frame.h>
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pystate.h"
+
+struct pyg_relink {
+#if PYG_CSTACK_SHIM_FRAMES
+    _PyInterpreterFrame *frame;
+    _PyInterpreterFrame *orig_previous;
+#else
+    void *unused;
+#endif
+};
+
+#if PYG_CFRAME
+#if PY_VERSION_HEX < 0x030B0000
+typedef CFrame pyg_cframe_t;
+#else
+typedef _PyCFrame pyg_cframe_t;
+#endif
+_Static_assert(sizeof(pyg_cframe_t) <= sizeof(pyg_cframe_room),
+               "pyg_cframe_room too small for this CPython's CFrame");
+#endif
+
+void
+pyg_state_init(pyg_pystate *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- 3.12+: frames linked through C-stack entry frames ---------------- */
+
+#if PYG_CSTACK_SHIM_FRAMES
+static int
+is_shim(const _PyInterpreterFrame *f)
+{
+    return f->owner == FRAME_OWNED_BY_CSTACK;
+}
+
+static int
+relink_push(pyg_pystate *s, _PyInterpreterFrame *f, _PyInterpreterFrame *orig)
+{
+    if (s->n_relinked == s->cap_relinked) {
+        size_t cap = s->cap_relinked ? 2 * s->cap_relinked : 8;
+        pyg_relink *r = realloc(s->relinked, cap * sizeof *r);
+        if (r == NULL) {
+            return 0;
+        }
+        s->relinked = r;
+        s->cap_relinked = cap;
+    }
+    s->relinked[s->n_relinked].frame = f;
+    s->relinked[s->n_relinked].orig_previous = orig;
+    s->n_relinked++;
+    return 1;
+}
+
+/* A suspended greenlet's entry frames live in its C stack, which another
+   greenlet may overwrite (copy-stack mode) before this one resumes.  So
+   that f_back walks from anywhere only ever see heap frames, every frame
+   whose caller is an entry frame is pointed past it while suspended; the
+   original links come back at ENTER, before any of its code runs.  If the
+   table cannot grow, the rest of the chain stays as it is (only a walk
+   from another greenlet could then go wrong, never the greenlet itself). */
+static void
+unlink_shims(pyg_pystate *s)
+{
+    _PyInterpreterFrame *f = s->frame;
+    s->n_relinked = 0;
+    while (f != NULL) {
+        _PyInterpreterFrame *p = f->previous;
+        if (p != NULL && is_shim(p)) {
+            _PyInterpreterFrame *q = p;
+            while (q != NULL && is_shim(q)) {
+                q = q->previous;
+            }
+            if (!relink_push(s, f, p)) {
+                return;
+            }
+            f->previous = q;
+            f = q;
+        } else {
+            f = p;
+        }
+    }
+}
+
+static void
+relink_shims(pyg_pystate *s)
+{
+    while (s->n_relinked > 0) {
+        s->n_relinked--;
+        s->relinked[s->n_relinked].frame->previous =
+            s->relinked[s->n_relinked].orig_previous;
+    }
+}
+#endif
+
+/* ---- switching --------------------------------------------------------- */
+
+static void
+save_exc(pyg_pystate *s, PyThreadState *ts)
+{
+    s->exc_info = ts->exc_info == &ts->exc_state ? NULL : (void *)ts->exc_info;
+#if PYG_EXC_VALUE_ONLY
+    s->exc_objs[0] = ts->exc_state.exc_value;
+    ts->exc_state.exc_value = NULL;
+#else
+    s->exc_objs[0] = ts->exc_state.exc_type;
+    s->exc_objs[1] = ts->exc_state.exc_value;
+    s->exc_objs[2] = ts->exc_state.exc_traceback;
+    ts->exc_state.exc_type = NULL;
+    ts->exc_state.exc_value = NULL;
+    ts->exc_state.exc_traceback = NULL;
+#endif
+    s->exc_previous = ts->exc_state.previous_item;
+    ts->exc_state.previous_item = NULL;
+}
+
+static void
+restore_exc(pyg_pystate *s, PyThreadState *ts)
+{
+#if PYG_EXC_VALUE_ONLY
+    ts->exc_state.exc_value = s->exc_objs[0];
+#else
+    ts->exc_state.exc_type = s->exc_objs[0];
+    ts->exc_state.exc_value = s->exc_objs[1];
+    ts->exc_state.exc_traceback = s->exc_objs[2];
+#endif
+    ts->exc_state.previous_item = s->exc_previous;
+    ts->exc_info = s->exc_info ? (_PyErr_StackItem *)s->exc_info : &ts->exc_state;
+    s->exc_objs[0] = s->exc_objs[1] = s->exc_objs[2] = NULL;
+    s->exc_previous = NULL;
+    s->exc_info = NULL;
+}
+
+void
+pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
+{
+    s->context = ts->context;
+    ts->context = NULL;
+    save_exc(s, ts);
+#if PYG_SPLIT_RECURSION
+    s->py_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+    s->c_remaining = ts->c_recursion_remaining;
+#elif PYG_RECURSION_REMAINING
+    s->py_depth = ts->recursion_limit - ts->recursion_remaining;
+#else
+    s->py_depth = ts->recursion_depth;
+#endif
+#if PYG_TRASH_FIELDS
+    s->trash_nesting = ts->trash_delete_nesting;
+#elif PYG_TRASH_STRUCT
+    s->trash_nesting = ts->trash.delete_nesting;
+#endif
+#if PYG_FRAME_OBJECT_CHAIN
+    s->frame = ts->frame;
+#elif PYG_CFRAME_CURRENT_FRAME
+    s->frame = ts->cframe->current_frame;
+#elif PYG_TSTATE_CURRENT_FRAME
+    s->frame = ts->current_frame;
+#endif
+#if PYG_CFRAME
+    s->cframe = ts->cframe;
+#endif
+#if PYG_CFRAME_USE_TRACING
+    carry->use_tracing = ts->cframe->use_tracing;
+#else
+    (void)carry;
+#endif
+#if PYG_DATA_STACK
+    s->chunk = ts->datastack_chunk;
+    s->top = ts->datastack_top;
+    s->limit = ts->datastack_limit;
+#endif
+#if PYG_CSTACK_SHIM_FRAMES
+    unlink_shims(s);
+#endif
+}
+
+void
+pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
+{
+    pyg_state_leave(s, ts, carry);
+#if PYG_DATA_STACK
+    /* The run function has returned: only the root chunk (and maybe
+       spare ones) remain.  Chunks come from the object arena allocator. */
+    PyObjectArenaAllocator arena;
+    PyObject_GetArenaAllocator(&arena);
+    _PyStackChunk *c = s->chunk;
+    while (c != NULL) {
+        _PyStackChunk *prev = c->previous;
+        arena.free(arena.ctx, c, c->size);
+        c = prev;
+    }
+    s->chunk = s->top = s->limit = NULL;
+#endif
+    /* Nothing of the finished greenlet's stack may be touched again; a
+       compensating ENTER (failed finish switch, retried) gets valid
+       pointers. */
+    s->frame = NULL;
+#if PYG_CFRAME
+    s->cframe = &ts->root_cframe;
+#endif
+    s->n_relinked = 0;
+}
+
+void
+pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
+{
+#if PYG_CSTACK_SHIM_FRAMES
+    relink_shims(s);
+#endif
+    ts->context = s->context;
+    s->context = NULL;
+    ts->context_ver++;
+    restore_exc(s, ts);
+#if PYG_SPLIT_RECURSION
+    ts->py_recursion_remaining = ts->py_recursion_limit - s->py_depth;
+    ts->c_recursion_remaining = s->c_remaining;
+#elif PYG_RECURSION_REMAINING
+    ts->recursion_remaining = ts->recursion_limit - s->py_depth;
+#else
+    ts->recursion_depth = s->py_depth;
+#endif
+#if PYG_TRASH_FIELDS
+    ts->trash_delete_nesting = s->trash_nesting;
+#elif PYG_TRASH_STRUCT
+    ts->trash.delete_nesting = s->trash_nesting;
+#endif
+#if PYG_FRAME_OBJECT_CHAIN
+    ts->frame = s->frame;
+#elif PYG_TSTATE_CURRENT_FRAME
+    ts->current_frame = s->frame;
+#endif
+#if PYG_CFRAME
+    ts->cframe = s->cframe;
+#endif
+#if PYG_CFRAME_CURRENT_FRAME
+    ts->cframe->current_frame = s->frame;
+#endif
+#if PYG_CFRAME_USE_TRACING
+    ts->cframe->use_tracing = carry->use_tracing;
+#else
+    (void)carry;
+#endif
+#if PYG_DATA_STACK
+    ts->datastack_chunk = s->chunk;
+    ts->datastack_top = s->top;
+    ts->datastack_limit = s->limit;
+    s->chunk = s->top = s->limit = NULL;
+#endif
+    s->frame = NULL;
+}
+
+void
+pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
+{
+    ts->context = s->context;
+    s->context = NULL;
+    ts->context_ver++;
+    memset(&ts->exc_state, 0, sizeof ts->exc_state);
+    ts->exc_info = &ts->exc_state;
+    /* Recursion depths are inherited from the starter: they stay. */
+#if PYG_TRASH_FIELDS
+    ts->trash_delete_nesting = 0;
+#elif PYG_TRASH_STRUCT
+    ts->trash.delete_nesting = 0;
+#endif
+#if PYG_FRAME_OBJECT_CHAIN
+    ts->frame = NULL;
+#elif PYG_TSTATE_CURRENT_FRAME
+    ts->current_frame = NULL;
+#endif
+#if PYG_CFRAME
+    /* A placeholder until the run function installs its own CFrame. */
+    ts->cframe = &ts->root_cframe;
+#endif
+#if PYG_CFRAME_CURRENT_FRAME
+    ts->cframe->current_frame = NULL;
+#endif
+#if PYG_CFRAME_USE_TRACING
+    ts->cframe->use_tracing = carry->use_tracing;
+#else
+    (void)carry;
+#endif
+#if PYG_DATA_STACK
+    ts->datastack_chunk = NULL;
+    ts->datastack_top = NULL;
+    ts->datastack_limit = NULL;
+#endif
+}
+
+void
+pyg_state_run_prologue(PyThreadState *ts, pyg_cframe_room *room)
+{
+#if PYG_CFRAME
+    /* The evaluator writes through cframe->previous when it returns; the
+       starter's CFrame may be another greenlet's stack by then. */
+    pyg_cframe_t *cf = (pyg_cframe_t *)room;
+    *cf = *ts->cframe;
+    cf->previous = &ts->root_cframe;
+    ts->cframe = cf;
+#else
+    (void)ts;
+    (void)room;
+#endif
+}
+
+void
+pyg_state_run_epilogue(PyThreadState *ts, pyg_cframe_room *room)
+{
+#if PYG_CFRAME
+    pyg_cframe_t *cf = (pyg_cframe_t *)room;
+#if PYG_CFRAME_USE_TRACING
+    ts->root_cframe.use_tracing = cf->use_tracing;
+#endif
+    (void)cf;
+    ts->cframe = &ts->root_cframe;
+#else
+    (void)ts;
+    (void)room;
+#endif
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+PyObject *
+pyg_state_frame(pyg_pystate *s, PyThreadState *ts)
+{
+    if (s->frame == NULL) {
+        Py_RETURN_NONE;
+    }
+#if PYG_FRAME_OBJECT_CHAIN
+    (void)ts;
+    return Py_NewRef((PyObject *)s->frame);
+#else
+    /* No exported call makes a frame object for a given interpreter
+       frame, but PyThreadState_GetFrame makes one for the thread's
+       current frame: point it at the suspended chain for that call.  No
+       Python code may run meanwhile, so collections are held off (3.11
+       could collect while allocating the frame object). */
+    int gc_was_enabled = PyGC_Disable();
+#if PYG_CFRAME_CURRENT_FRAME
+    struct _PyInterpreterFrame *saved = ts->cframe->current_frame;
+    ts->cframe->current_frame = s->frame;
+#else
+    struct _PyInterpreterFrame *saved = ts->current_frame;
+    ts->current_frame = s->frame;
+#endif
+    PyFrameObject *f = PyThreadState_GetFrame(ts);
+#if PYG_CFRAME_CURRENT_FRAME
+    ts->cframe->current_frame = saved;
+#else
+    ts->current_frame = saved;
+#endif
+    if (gc_was_enabled) {
+        PyGC_Enable();
+    }
+    if (f == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    return (PyObject *)f;
+#endif
+}
+
+int
+pyg_state_traverse(pyg_pystate *s, visitproc visit, void *arg)
+{
+    Py_VISIT(s->context);
+    Py_VISIT(s->exc_objs[0]);
+    Py_VISIT(s->exc_objs[1]);
+    Py_VISIT(s->exc_objs[2]);
+    return 0;
+}
+
+void
+pyg_state_clear(pyg_pystate *s)
+{
+    Py_CLEAR(s->context);
+    Py_CLEAR(s->exc_objs[0]);
+    Py_CLEAR(s->exc_objs[1]);
+    Py_CLEAR(s->exc_objs[2]);
+    free(s->relinked);
+    s->relinked = NULL;
+    s->n_relinked = s->cap_relinked = 0;
+}
+
+PyObject **
+pyg_state_context_slot(pyg_pystate *s, PyThreadState *ts, int running)
+{
+    return running ? &ts->context : &s->context;
+}
+
+void
+pyg_state_context_changed(PyThreadState *ts)
+{
+    ts->context_ver++;
+}
+
+void
+pyg_tracing_begin(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyThreadState_EnterTracing(ts);
+#elif PYG_CFRAME_USE_TRACING
+    ts->tracing++;
+    ts->cframe->use_tracing = 0;
+#else
+    ts->tracing++;
+    ts->use_tracing = 0;
+#endif
+}
+
+void
+pyg_tracing_end(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyThreadState_LeaveTracing(ts);
+#elif PYG_CFRAME_USE_TRACING
+    ts->tracing--;
+    ts->cframe->use_tracing = ts->c_tracefunc != NULL || ts->c_profilefunc != NULL;
+#else
+    ts->tracing--;
+    ts->use_tracing = ts->c_tracefunc != NULL || ts->c_profilefunc != NULL;
+#endif
+}
+
+/* ---- the exception being raised ---------------------------------------- */
+
+PyObject *
+pyg_err_take(void)
+{
+#if PYG_RAISED_EXCEPTION_API
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value == NULL) {
+        value = Py_NewRef(Py_None);
+    }
+    if (tb != NULL && PyExceptionInstance_Check(value)) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+void
+pyg_err_give(PyObject *exc)
+{
+#if PYG_RAISED_EXCEPTION_API
+    PyErr_SetRaisedException(exc);
+#else
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetObject(PyExc_SystemError, exc);
+        Py_DECREF(exc);
+        return;
+    }
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc,
+                  PyException_GetTraceback(exc));
+#endif
+}
+
+PyThreadState *
+pyg_tstate_unchecked(void)
+{
+    return _PyThreadState_UncheckedGet();
+}
+
+int
+pyg_finalizing(void)
+{
+#if PYG_PUBLIC_UNCHECKED_TSTATE
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}

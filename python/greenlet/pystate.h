@@ -1,0 +1,106 @@
+/*
+ * What a greenlet keeps of the interpreter's per-thread execution state
+ * while it is not running, and the calls that move it in and out of the
+ * thread state.  The layout is private to pystate.c; everything that
+ * depends on the CPython version lives there.
+ *
+ * Hook discipline: pyg_state_leave/enter/enter_new/finished only move
+ * pointers and integers (plus plain malloc for the 3.12+ relink table,
+ * whose failure is tolerated).  They never run Python code, never create
+ * objects and never fail.
+ */
+#ifndef PYG_PYSTATE_H
+#define PYG_PYSTATE_H
+
+#include <Python.h>
+#include <stddef.h>
+
+typedef struct pyg_relink pyg_relink;
+
+typedef struct pyg_pystate {
+    PyObject *context;          /* owned; NULL = no context yet */
+    void *exc_info;             /* _PyErr_StackItem*; NULL = the thread's own */
+    PyObject *exc_objs[3];      /* owned contents of tstate->exc_state */
+    void *exc_previous;         /* exc_state.previous_item */
+    int py_depth;               /* Python recursion depth */
+    int c_remaining;            /* 3.12+: C recursion budget left */
+    int trash_nesting;          /* 3.9 - 3.12 */
+    void *frame;                /* current frame (PyFrameObject* on <= 3.10,
+                                   _PyInterpreterFrame* on 3.11+) */
+    void *cframe;               /* 3.10 - 3.12: CFrame in the own C stack */
+    void *chunk, *top, *limit;  /* 3.11+: data stack */
+    pyg_relink *relinked;       /* 3.12+: frames unlinked from C-stack shims */
+    size_t n_relinked, cap_relinked;
+} pyg_pystate;
+
+/* What travels with control from the origin to the target of a switch
+   (3.10/3.11 use_tracing), stored between LEAVE and ENTER. */
+typedef struct pyg_carry {
+    int use_tracing;
+} pyg_carry;
+
+/* Room for a new greenlet's bottom CFrame (3.10 - 3.12), declared as a
+   local of its run function so it lives as long as the greenlet runs. */
+typedef struct pyg_cframe_room {
+    void *words[4];
+} pyg_cframe_room;
+
+/* Prepares the state of a not-started greenlet: nothing saved yet,
+   `context` (owned, may be NULL) to run in. */
+void pyg_state_init(pyg_pystate *s);
+
+/* LEAVE for a greenlet that stays alive: saves the thread's state into
+   `s` and records what travels in `carry`. */
+void pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry);
+
+/* LEAVE for a greenlet whose run function has returned: keeps its final
+   context and frees its data stack. */
+void pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry);
+
+/* ENTER for a greenlet that was saved by pyg_state_leave. */
+void pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry);
+
+/* ENTER for a greenlet about to run for the first time: empty frame
+   chain and data stack, empty exception state, `s->context`; recursion
+   depths inherited from the starter. */
+void pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry);
+
+/* First thing in a new greenlet's run function: gives it its own bottom
+   CFrame (3.10 - 3.12) in `room`, chained to the thread's root one. */
+void pyg_state_run_prologue(PyThreadState *ts, pyg_cframe_room *room);
+
+/* Last thing before the run function returns: back to the thread's root
+   CFrame, passing on the tracing flag. */
+void pyg_state_run_epilogue(PyThreadState *ts, pyg_cframe_room *room);
+
+/* The innermost frame of a suspended greenlet as a new reference, or
+   None.  May allocate (never on the switch path). */
+PyObject *pyg_state_frame(pyg_pystate *s, PyThreadState *ts);
+
+/* Visits / drops the objects a saved state owns (context, handled
+   exception).  pyg_state_clear also frees the relink table. */
+int pyg_state_traverse(pyg_pystate *s, visitproc visit, void *arg);
+void pyg_state_clear(pyg_pystate *s);
+
+/* The context a greenlet runs in: saved, or the thread's if running. */
+PyObject **pyg_state_context_slot(pyg_pystate *s, PyThreadState *ts, int running);
+/* After the running greenlet's context was replaced: invalidates caches. */
+void pyg_state_context_changed(PyThreadState *ts);
+
+/* Around a greenlet trace callback: Python-level tracing and profiling
+   are off meanwhile (S103), as for any trace function. */
+void pyg_tracing_begin(PyThreadState *ts);
+void pyg_tracing_end(PyThreadState *ts);
+
+/* The exception being raised, moved out as one object (an instance with
+   its traceback attached), or NULL if none; and back in. */
+PyObject *pyg_err_take(void);
+void pyg_err_give(PyObject *exc);
+
+/* The calling thread's thread state, or NULL (never fails). */
+PyThreadState *pyg_tstate_unchecked(void);
+
+/* 1 once interpreter finalization has begun. */
+int pyg_finalizing(void);
+
+#endif

@@ -1,0 +1,562 @@
+/*
+ * The switch protocol of the Python module on top of the core: where a
+ * value or an exception really goes (dead greenlets pass it up, a
+ * not-started one is started, SPEC S16-S30, S56-S63), the run function
+ * every greenlet starts in, and killing a greenlet nobody references
+ * (S77, S78).
+ */
+#include "pyg.h"
+
+#include <string.h>
+
+/* ---- state predicates -------------------------------------------------- */
+
+int
+pyg_started(const pyg_impl *g)
+{
+    if (g->flags & (PYG_MAIN | PYG_DEAD_UNRUN | PYG_FINISHING)) {
+        return 1;
+    }
+    return g->cg != NULL && cg_get_state(g->cg) != CG_NOT_STARTED;
+}
+
+int
+pyg_dead(const pyg_impl *g)
+{
+    if (g->flags & PYG_MAIN) {
+        return pyg_thread_exited(g->thread);
+    }
+    if (g->flags & (PYG_DEAD_UNRUN | PYG_FINISHING | PYG_DISCARDED)) {
+        return 1;
+    }
+    return g->cg != NULL && cg_get_state(g->cg) == CG_DEAD;
+}
+
+int
+pyg_active(const pyg_impl *g)
+{
+    return pyg_started(g) && !pyg_dead(g);
+}
+
+pyg_thread *
+pyg_owner(const pyg_impl *g)
+{
+    while (g != NULL) {
+        if (g->thread != NULL) {
+            return g->thread;
+        }
+        g = g->parent ? PYG_IMPL(g->parent) : NULL;
+    }
+    return NULL;
+}
+
+/* ---- transit ------------------------------------------------------------ */
+
+static void
+transit_clear(pyg_transit *tr)
+{
+    Py_CLEAR(tr->args);
+    Py_CLEAR(tr->kwargs);
+    Py_CLEAR(tr->exc);
+}
+
+/* Replaces what is in transit with the exception being raised. */
+static void
+transit_fail(pyg_transit *tr)
+{
+    PyObject *exc = pyg_err_take();
+    transit_clear(tr);
+    tr->exc = exc != NULL ? exc : Py_NewRef(PyExc_SystemError);
+}
+
+/* The single value a resumed switch() returns (S20); consumes tr. */
+static PyObject *
+transit_value(pyg_transit *tr)
+{
+    PyObject *args = tr->args, *kwargs = tr->kwargs, *v;
+    tr->args = tr->kwargs = NULL;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) == 0) {
+        Py_CLEAR(kwargs);
+    }
+    if (kwargs == NULL) {
+        if (PyTuple_GET_SIZE(args) == 1) {
+            v = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+            Py_DECREF(args);
+            return v;
+        }
+        return args;
+    }
+    if (PyTuple_GET_SIZE(args) == 0) {
+        Py_DECREF(args);
+        return kwargs;
+    }
+    v = PyTuple_Pack(2, args, kwargs);
+    Py_DECREF(args);
+    Py_DECREF(kwargs);
+    return v;
+}
+
+/* ---- finding the receiver ------------------------------------------------ */
+
+static void
+raise_thread_error(pyg_thread *t, pyg_thread *owner)
+{
+    if (owner == NULL) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a garbage collected greenlet");
+    } else if (pyg_thread_exited(owner)) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a different thread (which happens to have exited)");
+    } else {
+        PyErr_Format(PyExc_GreenletError,
+                     "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                     (PyObject *)t->current, (PyObject *)owner->main);
+    }
+}
+
+/* Marks a not-started greenlet as started and dead without running it
+   (an exception passed through it, S29, S59). */
+static void
+die_unrun(pyg_impl *g)
+{
+    g->flags |= PYG_DEAD_UNRUN;
+    g->flags &= ~PYG_FRESH;
+    if (g->cg != NULL) {
+        (void)cg_discard(g->cg);
+    }
+    PyObject *run = g->run;
+    g->run = NULL;
+    Py_XDECREF(run);
+}
+
+static cg_msg run_function(cg_greenlet *self_cg, cg_msg first);
+
+/* Creates the core greenlet of not-started `g` in thread `t` (kept if an
+   earlier attempt made it but could not start). */
+static int
+make_core(pyg_thread *t, pyg_impl *g)
+{
+    if (g->cg != NULL) {
+        return 0;
+    }
+    cg_greenlet *cg;
+    cg_status st = cg_create(&cg, run_function, t->main_cg, NULL);
+    if (st != CG_OK) {
+        pyg_raise_status(st, g);
+        return -1;
+    }
+    cg_set_userdata(cg, g);
+    g->cg = cg;
+    g->thread = t;
+    g->main = (PyGreenlet *)Py_NewRef((PyObject *)t->main);
+    return 0;
+}
+
+void
+pyg_dematerialize(pyg_impl *g)
+{
+    if (g->cg == NULL || (g->flags & PYG_MAIN) || pyg_started(g)) {
+        return;
+    }
+    (void)cg_destroy(g->cg);
+    g->cg = NULL;
+    g->thread = NULL;
+    g->flags &= ~PYG_FRESH;
+    Py_CLEAR(g->main);
+}
+
+/* Finds who receives `tr` sent towards `target` from thread `t`, and
+   returns a new reference to it: the current greenlet (nothing to
+   switch), a suspended greenlet of `t`, or a not-started one now ready to
+   start (core greenlet made, start fields filled from `tr`, which is then
+   empty).  Dead greenlets pass it to their parents; a not-started one
+   passed an exception dies unrun, except the first target of a throw,
+   which starts and dies in place (S59).
+   Looking up `run` runs Python code, which may change everything: the
+   candidate is then examined again (S18).
+   Errors: when `finishing`, an error replaces what is in transit and
+   delivery goes on up the chain, ending at the thread's main greenlet
+   (S29); otherwise NULL is returned with the exception set and `tr` is
+   left for the caller. */
+static PyGreenlet *
+find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
+{
+    PyGreenlet *g = (PyGreenlet *)Py_XNewRef((PyObject *)target);
+    PyObject *run = NULL;
+    int first = 1;
+    for (;;) {
+        pyg_impl *gi = g != NULL ? PYG_IMPL(g) : NULL;
+        pyg_thread *owner = gi != NULL ? pyg_owner(gi) : NULL;
+        if (gi == NULL || owner != t) {
+            raise_thread_error(t, owner);
+            goto failed;
+        }
+        if (pyg_dead(gi)) {
+            PyGreenlet *next = (PyGreenlet *)Py_XNewRef((PyObject *)gi->parent);
+            Py_DECREF(g);
+            g = next;
+            Py_CLEAR(run);
+            first = 0;
+            if (g == NULL) {
+                PyErr_SetString(PyExc_GreenletError,
+                                "cannot switch to a garbage collected greenlet");
+                goto failed;
+            }
+            continue;
+        }
+        if (g == t->current || pyg_started(gi)) {
+            Py_XDECREF(run);
+            return g;
+        }
+        if (tr->exc != NULL && !(first && !finishing)) {
+            PyGreenlet *next = (PyGreenlet *)Py_XNewRef((PyObject *)gi->parent);
+            die_unrun(gi);
+            Py_DECREF(g);
+            g = next;
+            Py_CLEAR(run);
+            if (g == NULL) {
+                PyErr_SetString(PyExc_GreenletError,
+                                "cannot switch to a garbage collected greenlet");
+                goto failed;
+            }
+            continue;
+        }
+        if (run == NULL) {
+            /* S17: an ordinary attribute lookup; keep what is being raised
+               for a throw untouched. */
+            run = PyObject_GetAttrString((PyObject *)g, "run");
+            if (run == NULL) {
+                goto failed;
+            }
+            continue;   /* S18: look again, anything may have changed */
+        }
+        if (make_core(t, gi) < 0) {
+            goto failed;
+        }
+        gi->flags |= PYG_FRESH;
+        gi->start_run = run;
+        gi->start_args = tr->args;
+        gi->start_kwargs = tr->kwargs;
+        gi->start_error = tr->exc;
+        tr->args = tr->kwargs = tr->exc = NULL;
+        return g;
+
+    failed:
+        Py_CLEAR(run);
+        if (!finishing) {
+            Py_XDECREF(g);
+            return NULL;
+        }
+        /* The error goes on up the chain; the thread's main greenlet
+           takes what nobody else can. */
+        transit_fail(tr);
+        {
+            PyGreenlet *next = (gi != NULL && owner == t && gi->parent != NULL)
+                                   ? gi->parent : t->main;
+            Py_INCREF(next);
+            Py_XDECREF(g);
+            g = next;
+        }
+        first = 0;
+    }
+}
+
+/* Gives back what find_receiver put into a greenlet that then could not
+   be started. */
+static void
+unstart(pyg_impl *g, pyg_transit *tr)
+{
+    g->flags &= ~PYG_FRESH;
+    tr->args = g->start_args;
+    tr->kwargs = g->start_kwargs;
+    tr->exc = g->start_error;
+    g->start_args = g->start_kwargs = g->start_error = NULL;
+    Py_CLEAR(g->start_run);
+}
+
+/* ---- arriving ------------------------------------------------------------- */
+
+/* The arriving side of every transfer: the trace callback sees the
+   origin, then the origin's reference (moved here by the ENTER hook) is
+   dropped.  0, or -1 with the callback's exception set (S100). */
+static int
+arrived(pyg_thread *t, int is_throw)
+{
+    PyGreenlet *origin = t->origin;
+    t->origin = NULL;
+    int rc = 0;
+    if (t->trace != NULL && origin != NULL) {
+        rc = pyg_trace(t, is_throw, origin, t->current);
+    }
+    if (origin != NULL) {
+        PyObject *exc = rc < 0 ? pyg_err_take() : NULL;
+        Py_DECREF(origin);
+        if (exc != NULL) {
+            pyg_err_give(exc);
+        }
+    }
+    return rc;
+}
+
+static PyObject *
+deliver_here(pyg_thread *t, pyg_transit *tr)
+{
+    int is_throw = tr->exc != NULL;
+    if (t->trace != NULL) {
+        if (pyg_trace(t, is_throw, t->current, t->current) < 0) {
+            transit_clear(tr);
+            return NULL;
+        }
+    }
+    if (is_throw) {
+        PyObject *exc = tr->exc;
+        tr->exc = NULL;
+        pyg_err_give(exc);
+        return NULL;
+    }
+    return transit_value(tr);
+}
+
+PyObject *
+pyg_switch(PyGreenlet *target, pyg_transit *tr)
+{
+    pyg_thread *t = pyg_thread_get();
+    if (t == NULL) {
+        transit_clear(tr);
+        return NULL;
+    }
+    PyGreenlet *g = find_receiver(t, target, tr, 0);
+    if (g == NULL) {
+        transit_clear(tr);
+        return NULL;
+    }
+    if (g == t->current) {
+        Py_DECREF(g);
+        return deliver_here(t, tr);
+    }
+    pyg_impl *gi = PYG_IMPL(g);
+    cg_msg msg = {CG_VALUE, NULL};
+    if (!(gi->flags & PYG_FRESH)) {
+        if (tr->exc != NULL) {
+            msg.kind = CG_ERROR;
+            msg.value = tr->exc;
+            tr->exc = NULL;
+        } else {
+            msg.value = transit_value(tr);
+            if (msg.value == NULL) {
+                Py_DECREF(g);
+                return NULL;
+            }
+        }
+    }
+    cg_msg received;
+    cg_status st = cg_send(gi->cg, msg, &received);
+    if (st != CG_OK) {
+        if (gi->flags & PYG_FRESH) {
+            unstart(gi, tr);
+        }
+        Py_XDECREF((PyObject *)msg.value);
+        transit_clear(tr);
+        pyg_raise_status(st, gi);
+        Py_DECREF(g);
+        return NULL;
+    }
+    Py_DECREF(g);
+    int is_throw = received.kind == CG_ERROR;
+    PyObject *payload = received.value;
+    if (arrived(t, is_throw) < 0) {
+        Py_XDECREF(payload);
+        return NULL;
+    }
+    if (is_throw) {
+        pyg_err_give(payload);
+        return NULL;
+    }
+    return payload;
+}
+
+/* ---- the run function ------------------------------------------------------ */
+
+static PyObject *
+as_args(PyObject *v)
+{
+    PyObject *args = PyTuple_Pack(1, v);
+    Py_DECREF(v);
+    return args;
+}
+
+/* Every greenlet's body: calls `run` with the start arguments, then picks
+   the receiver of the result by the Python-level parent chain and lets
+   the core deliver it there. */
+static cg_msg
+run_function(cg_greenlet *self_cg, cg_msg first)
+{
+    (void)first;    /* the start fields say everything */
+    pyg_thread *t = pyg_thread_peek();
+    pyg_impl *me = cg_userdata(self_cg);
+    pyg_cframe_room room;
+    pyg_state_run_prologue(pyg_tstate_unchecked(), &room);
+
+    PyObject *run = me->start_run, *args = me->start_args;
+    PyObject *kwargs = me->start_kwargs, *err = me->start_error;
+    me->start_run = me->start_args = me->start_kwargs = me->start_error = NULL;
+    me->running_run = run;
+
+    if (arrived(t, err != NULL) < 0) {
+        /* S100: the callback's exception replaces what was coming. */
+        Py_XDECREF(err);
+        err = pyg_err_take();
+    }
+    /* S19: the greenlet lets go of `run` once started.  That may run a
+       finalizer that switches away (H9); we simply go on later. */
+    PyObject *attr = me->run;
+    me->run = NULL;
+    Py_XDECREF(attr);
+
+    PyObject *result = NULL;
+    if (err != NULL) {
+        pyg_err_give(err);
+    } else if (args != NULL) {
+        result = PyObject_Call(run, args, kwargs);
+    } else {
+        result = PyObject_CallNoArgs(run);
+    }
+    pyg_transit tr = {NULL, NULL, NULL};
+    if (result != NULL) {
+        tr.args = as_args(result);
+        if (tr.args == NULL) {
+            tr.exc = pyg_err_take();
+        }
+    } else {
+        PyObject *exc = pyg_err_take();
+        if (exc != NULL && PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_GreenletExit)) {
+            tr.args = as_args(exc);   /* S28: GreenletExit is a value */
+            if (tr.args == NULL) {
+                tr.exc = pyg_err_take();
+            }
+        } else {
+            tr.exc = exc != NULL ? exc : Py_NewRef(PyExc_SystemError);
+        }
+    }
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    me->running_run = NULL;
+    Py_DECREF(run);     /* may run code; what is in transit is safe in tr */
+
+    me->flags |= PYG_FINISHING;
+    PyGreenlet *to = find_receiver(t, me->parent, &tr, 1);
+    pyg_impl *ti = PYG_IMPL(to);
+    cg_msg msg = {CG_VALUE, NULL};
+    if (!(ti->flags & PYG_FRESH)) {
+        if (tr.exc != NULL) {
+            msg.kind = CG_ERROR;
+            msg.value = tr.exc;
+            tr.exc = NULL;
+        } else {
+            msg.value = transit_value(&tr);
+            if (msg.value == NULL) {
+                msg.kind = CG_ERROR;
+                msg.value = pyg_err_take();
+            }
+        }
+    }
+    (void)cg_set_parent(self_cg, ti->cg);
+    /* `to` stays referenced by its own parent chain or the thread. */
+    Py_DECREF(to);
+    pyg_state_run_epilogue(pyg_tstate_unchecked(), &room);
+    return msg;
+}
+
+/* ---- throw ----------------------------------------------------------------- */
+
+PyObject *
+pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb)
+{
+    if (val == Py_None) {
+        val = NULL;
+    }
+    if (tb == Py_None) {
+        tb = NULL;
+    }
+    if (tb != NULL && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "throw() third argument must be a traceback object");
+        return NULL;
+    }
+    PyObject *inst;
+    if (PyExceptionClass_Check(typ)) {
+        int is_inst = val != NULL ? PyObject_IsInstance(val, typ) : 0;
+        if (is_inst < 0) {
+            return NULL;
+        }
+        if (is_inst) {
+            inst = Py_NewRef(val);
+        } else if (val == NULL) {
+            inst = PyObject_CallNoArgs(typ);
+        } else if (PyTuple_Check(val)) {
+            inst = PyObject_Call(typ, val, NULL);
+        } else {
+            inst = PyObject_CallOneArg(typ, val);
+        }
+        if (inst == NULL) {
+            return NULL;
+        }
+        if (!PyExceptionInstance_Check(inst)) {
+            PyErr_Format(PyExc_TypeError,
+                         "calling %R should have returned an instance of "
+                         "BaseException, not %s", typ, Py_TYPE(inst)->tp_name);
+            Py_DECREF(inst);
+            return NULL;
+        }
+    } else if (PyExceptionInstance_Check(typ)) {
+        if (val != NULL) {
+            PyErr_SetString(PyExc_TypeError,
+                            "instance exception may not have a separate value");
+            return NULL;
+        }
+        inst = Py_NewRef(typ);
+    } else {
+        PyErr_Format(PyExc_TypeError,
+                     "exceptions must be classes, or instances, not %s",
+                     Py_TYPE(typ)->tp_name);
+        return NULL;
+    }
+    if (tb != NULL && PyException_SetTraceback(inst, tb) < 0) {
+        Py_DECREF(inst);
+        return NULL;
+    }
+    return inst;
+}
+
+/* ---- killing ------------------------------------------------------------- */
+
+void
+pyg_kill(pyg_thread *t, PyGreenlet *g)
+{
+    pyg_impl *gi = PYG_IMPL(g);
+    PyObject *saved = pyg_err_take();
+    /* S77: the killer is the parent meanwhile, so the dying greenlet's
+       result comes back here. */
+    PyGreenlet *old_parent = gi->parent;
+    gi->parent = (PyGreenlet *)Py_NewRef((PyObject *)t->current);
+    pyg_transit tr = {NULL, NULL, NULL};
+    tr.exc = PyObject_CallFunction(PyExc_GreenletExit, "s",
+                                   "Killing the greenlet because all references have vanished.");
+    PyObject *res = NULL;
+    if (tr.exc != NULL) {
+        t->kill_depth++;
+        res = pyg_switch(g, &tr);
+        t->kill_depth--;
+    }
+    PyGreenlet *tmp = gi->parent;
+    gi->parent = old_parent;
+    Py_XDECREF(tmp);
+    if (res == NULL) {
+        PyErr_WriteUnraisable((PyObject *)g);
+    } else {
+        Py_DECREF(res);
+    }
+    if (saved != NULL) {
+        pyg_err_give(saved);
+    }
+}

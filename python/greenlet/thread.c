@@ -1,0 +1,244 @@
+/*
+ * Per-thread state of the module: the thread's main and current greenlet,
+ * its trace callback and its queue of greenlets to kill; the switch hook
+ * that moves interpreter state at every switch; and what happens when a
+ * thread exits (a pthread key destructor: no API call is needed first,
+ * SPEC S87) or when greenlets of another thread become garbage (S82).
+ */
+#include "pyg.h"
+
+#include <stdlib.h>
+
+static _Thread_local pyg_thread *tls;
+static pthread_key_t exit_key;
+
+/* Exited threads whose Python-side references still have to be dropped
+   under the GIL. */
+static pthread_mutex_t exited_lock = PTHREAD_MUTEX_INITIALIZER;
+static pyg_thread *exited_list;
+static atomic_int exited_pending;
+
+static void
+switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
+{
+    (void)arg;
+    pyg_thread *t = tls;
+    PyThreadState *ts = pyg_tstate_unchecked();
+    if (ev == CG_HOOK_LEAVE) {
+        pyg_impl *o = cg_userdata(from);
+        if (cg_get_state(from) == CG_DEAD) {
+            pyg_state_finished(&o->state, ts, &t->carry);
+        } else {
+            pyg_state_leave(&o->state, ts, &t->carry);
+        }
+        return;
+    }
+    pyg_impl *n = cg_userdata(to);
+    if (n->flags & PYG_FRESH) {
+        n->flags &= ~PYG_FRESH;
+        pyg_state_enter_new(&n->state, ts, &t->carry);
+    } else {
+        pyg_state_enter(&n->state, ts, &t->carry);
+    }
+    if (t->current != n->self) {
+        /* The reference that kept the origin alive while it ran goes to
+           the arriving side, which drops it after the trace callback. */
+        t->origin = t->current;
+        t->current = n->self;
+        Py_INCREF(n->self);
+    }
+}
+
+/* Runs in the exiting OS thread, after CPython has dropped its thread
+   state: no GIL, no Python.  The core marks the thread's greenlets dead on
+   its own; the references this thread holds are dropped later, under the
+   GIL, unless the interpreter is going away (S94). */
+static void
+thread_gone(void *arg)
+{
+    pyg_thread *t = arg;
+    atomic_store(&t->exited, 1);
+    tls = NULL;
+    if (pyg_finalizing()) {
+        return;
+    }
+    pthread_mutex_lock(&exited_lock);
+    t->next_exited = exited_list;
+    exited_list = t;
+    pthread_mutex_unlock(&exited_lock);
+    atomic_store(&exited_pending, 1);
+}
+
+/* Drops what exited threads still hold: their queued greenlets, trace
+   callback, current greenlet and finally their main greenlet (which frees
+   the thread state once nothing refers to it). */
+static void
+collect_exited(void)
+{
+    if (!atomic_exchange(&exited_pending, 0)) {
+        return;
+    }
+    pthread_mutex_lock(&exited_lock);
+    pyg_thread *t = exited_list;
+    exited_list = NULL;
+    pthread_mutex_unlock(&exited_lock);
+    while (t != NULL) {
+        pyg_thread *next = t->next_exited;
+        pthread_mutex_lock(&t->lock);
+        PyGreenlet **q = t->deferred;
+        size_t n = t->n_deferred;
+        t->deferred = NULL;
+        t->n_deferred = t->cap_deferred = 0;
+        pthread_mutex_unlock(&t->lock);
+        for (size_t i = 0; i < n; i++) {
+            Py_DECREF(q[i]);    /* its thread is gone: discarded (S83) */
+        }
+        free(q);
+        Py_CLEAR(t->trace);
+        Py_CLEAR(t->origin);
+        Py_CLEAR(t->current);
+        PyGreenlet *m = t->main;
+        t->main = NULL;
+        Py_XDECREF(m);          /* may free t */
+        t = next;
+    }
+}
+
+void
+pyg_run_deferred(pyg_thread *t)
+{
+    if (atomic_load_explicit(&exited_pending, memory_order_relaxed)) {
+        PyObject *exc = pyg_err_take();
+        collect_exited();
+        if (exc != NULL) {
+            pyg_err_give(exc);
+        }
+    }
+    if (t == NULL || t->kill_depth > 0 ||
+        !atomic_load_explicit(&t->has_deferred, memory_order_relaxed)) {
+        return;
+    }
+    PyObject *exc = pyg_err_take();
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        PyGreenlet **q = t->deferred;
+        size_t n = t->n_deferred;
+        t->deferred = NULL;
+        t->n_deferred = t->cap_deferred = 0;
+        atomic_store(&t->has_deferred, 0);
+        pthread_mutex_unlock(&t->lock);
+        if (n == 0) {
+            free(q);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            Py_DECREF(q[i]);    /* now in its own thread: killed (S82) */
+        }
+        free(q);
+    }
+    if (exc != NULL) {
+        pyg_err_give(exc);
+    }
+}
+
+void
+pyg_defer_kill(pyg_thread *t, PyGreenlet *g)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->n_deferred == t->cap_deferred) {
+        size_t cap = t->cap_deferred ? 2 * t->cap_deferred : 16;
+        PyGreenlet **q = realloc(t->deferred, cap * sizeof *q);
+        if (q == NULL) {
+            pthread_mutex_unlock(&t->lock);
+            /* No room to queue it: it can never be killed, keep it. */
+            PYG_IMPL(g)->flags |= PYG_LEAKED;
+            return;
+        }
+        t->deferred = q;
+        t->cap_deferred = cap;
+    }
+    t->deferred[t->n_deferred++] = g;
+    atomic_store(&t->has_deferred, 1);
+    pthread_mutex_unlock(&t->lock);
+}
+
+int
+pyg_thread_exited(const pyg_thread *t)
+{
+    return t == NULL || atomic_load(&((pyg_thread *)t)->exited);
+}
+
+void
+pyg_thread_free(pyg_thread *t)
+{
+    pthread_mutex_destroy(&t->lock);
+    free(t->deferred);
+    free(t);
+}
+
+pyg_thread *
+pyg_thread_peek(void)
+{
+    return tls;
+}
+
+static pyg_thread *
+thread_init(void)
+{
+    cg_greenlet *mcg = cg_main();
+    pyg_thread *t = calloc(1, sizeof *t);
+    if (mcg == NULL || t == NULL) {
+        free(t);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    atomic_init(&t->has_deferred, 0);
+    atomic_init(&t->exited, 0);
+    t->main_cg = mcg;
+    /* Allocating the main greenlet may run a collection, and its
+       finalizers may ask for this thread's state: then that one wins. */
+    PyGreenlet *m = pyg_new_main(t, mcg);
+    if (tls != NULL || m == NULL) {
+        if (m != NULL) {
+            Py_DECREF(m);
+        } else {
+            pyg_thread_free(t);
+        }
+        return tls;
+    }
+    cg_set_userdata(mcg, PYG_IMPL(m));
+    t->main = m;
+    t->current = (PyGreenlet *)Py_NewRef((PyObject *)m);
+    (void)pthread_setspecific(exit_key, t);
+    tls = t;
+    return t;
+}
+
+pyg_thread *
+pyg_thread_get(void)
+{
+    pyg_thread *t = tls;
+    if (t == NULL) {
+        t = thread_init();
+        if (t == NULL) {
+            return NULL;
+        }
+    }
+    pyg_run_deferred(t);
+    return t;
+}
+
+int
+pyg_thread_setup(void)
+{
+    /* Created before the core's own key, so that (with glibc, which runs
+       destructors in key order) the thread is marked exited here before
+       the core releases its main greenlet. */
+    if (pthread_key_create(&exit_key, thread_gone) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "greenlet: no thread-exit key left");
+        return -1;
+    }
+    cg_set_switch_hook(switch_hook, NULL);
+    return 0;
+}
