@@ -6,6 +6,9 @@
 #   make check-asan      C tests with AddressSanitizer + UBSan
 #   make check-valgrind  C tests under valgrind memcheck
 #   make bench           benchmarks against reference switches
+#   make python          build the greenlet module in python/ for every
+#                        interpreter (or PYTHON=/path/to/python)
+#   make check-python    the Python tests on every interpreter
 #   make demo            build and run the examples
 #   make install PREFIX=/usr/local
 #
@@ -65,6 +68,7 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
+        python check-python check-python-all check-python-asan check-python-valgrind \
         check-valgrind check-valgrind-c bench demo install clean
 all: lib examples tests
 
@@ -101,7 +105,12 @@ check-c: tests
 
 C_DEPS := gcc:gcc make:make clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a:libclang-rt-14-dev \
           valgrind:valgrind qemu-aarch64:qemu-user aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
-          /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross
+          /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross \
+          /usr/include/python3.11/Python.h:python3-dev \
+          /usr/lib/python3/dist-packages/gevent:python3-gevent \
+          /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
+          /usr/lib/python3/dist-packages/greenlet:python3-greenlet \
+          /usr/lib/python3/dist-packages/hypothesis:python3-hypothesis
 
 deps:
 	@sh tools/ensure-deps.sh $(C_DEPS)
@@ -118,7 +127,53 @@ check: deps
 	    echo "0 0 1" > build/results/aarch64-skipped; fi
 	@$(MAKE) --no-print-directory check-asan-c
 	@$(MAKE) --no-print-directory check-valgrind-c
+	@$(MAKE) --no-print-directory check-python-all
+	@$(MAKE) --no-print-directory check-python-asan
+	@$(MAKE) --no-print-directory check-python-valgrind
 	@sh tests/summary.sh build/results
+
+# ---- the Python module -------------------------------------------------
+
+PYTHONS = $(if $(PYTHON),$(PYTHON),$(shell sh tests/pythons.sh 2>/dev/null | cut -d' ' -f2))
+
+python:
+	@for py in $(PYTHONS); do sh tools/build-python.sh $$py || exit 1; done
+
+# Every interpreter present (or PYTHON=...); absent ones are named and
+# counted as skipped.
+check-python-all:
+	@if [ -n "$(PYTHON)" ]; then \
+	    sh tests/run-python-tests.sh "$$(basename $(PYTHON))" "$(PYTHON)"; \
+	else \
+	    sh tests/pythons.sh 2>build/pythons-absent | while read -r label py; do \
+	        sh tests/run-python-tests.sh "$$label" "$$py"; done; \
+	    while read -r _ label rest; do echo "SKIPPED: python $$label (not installed)"; \
+	        echo "0 0 1" > build/results/python-absent-$$label; done < build/pythons-absent; \
+	fi
+
+check-python: deps
+	@rm -rf build/results
+	@$(MAKE) --no-print-directory check-python-all
+	@sh tests/summary.sh build/results
+
+# The Python tests with the module built with ASan+UBSan (gcc), on
+# Debian's python3 with the sanitizer runtime preloaded.
+ASAN_PY ?= /usr/bin/python3
+check-python-asan:
+	@if [ -x $(ASAN_PY) ]; then \
+	    PYG_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DCG_TEST_ASAN" \
+	    PYG_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0 CG_TEST_LIGHT=1" \
+	    CC=gcc sh tests/run-python-tests.sh asan $(ASAN_PY); \
+	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
+
+# The Python tests under valgrind memcheck (PYTHONMALLOC=malloc), light
+# sizes.
+check-python-valgrind:
+	@if command -v valgrind >/dev/null && [ -x $(ASAN_PY) ]; then \
+	    PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
+	    PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1" \
+	    sh tests/run-python-tests.sh valgrind $(ASAN_PY); \
+	else echo "SKIPPED: python valgrind"; echo "0 0 1" > build/results/python-valgrind-skipped; fi
 
 check-asan-c:
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=clang
@@ -134,11 +189,13 @@ check-valgrind-c:
 check-asan: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-asan-c
+	@$(MAKE) --no-print-directory check-python-asan
 	@sh tests/summary.sh build/results
 
 check-valgrind: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-valgrind-c
+	@$(MAKE) --no-print-directory check-python-valgrind
 	@sh tests/summary.sh build/results
 
 BENCH_SRC := $(wildcard bench/c/*.c bench/c/*.S)

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Builds the module for one interpreter into build/py-LABEL and runs the
+# unittest suite of tests/python on it.
+# usage: run-python-tests.sh LABEL PYTHON
+# Environment: PYG_CFLAGS (extra compiler flags, e.g. sanitizers),
+# PYG_RUN (a prefix command, e.g. valgrind), PYG_ENV (extra VAR=value
+# settings for the test process), PYG_PATTERN (test file pattern).
+# Counts go to build/results/python-LABEL; a crash of the runner counts
+# as one more failure.
+label=$1
+py=$2
+out=build/py-$label
+mkdir -p build/results "$out/greenlet"
+if ! PYG_OUT=$out/greenlet sh tools/build-python.sh "$py" $PYG_CFLAGS >"$out/build.log" 2>&1; then
+    cat "$out/build.log"
+    echo "[python-$label] not ok - build failed"
+    echo "0 1 0" > "build/results/python-$label"
+    exit 0
+fi
+cp python/greenlet/__init__.py python/greenlet/greenlet.h "$out/greenlet/"
+log=$out/test.log
+env PYTHONPATH="$PWD/$out:$PWD/tests/python" $PYG_ENV timeout 1800 $PYG_RUN "$py" -m unittest discover \
+    -s tests/python -p "${PYG_PATTERN:-test_*.py}" -v >"$log" 2>&1
+rc=$?
+# unittest -v: one "... ok|FAIL|ERROR|skipped|expected failure" per test.
+pass=$(grep -cE '\.\.\. (ok|expected failure)$' "$log")
+fail=$(grep -cE '\.\.\. (FAIL|ERROR|unexpected success)$' "$log")
+skip=$(grep -cE '\.\.\. skipped' "$log")
+grep -E '\.\.\. (FAIL|ERROR|unexpected success)$' "$log" | sed "s|^|[python-$label] not ok - |"
+if [ "$fail" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    grep -vE '\.\.\. (ok|skipped.*|expected failure)$' "$log" | tail -n 60 | sed 's|^|    |'
+fi
+if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+    echo "[python-$label] not ok - test run exited with status $rc"
+    fail=1
+fi
+echo "$pass $fail $skip" > "build/results/python-$label"
+echo "[python-$label] $pass passed, $fail failed, $skip skipped"
