@@ -231,6 +231,12 @@ void cg_set_userdata(cg_greenlet *g, void *data);
    use.  0 for running, not-started and dead greenlets. */
 size_t cg_stack_saved(const cg_greenlet *g);
 
+/* Bytes of `g`'s suspended stack, wherever they are now: the heap copy
+   plus the part still in place on the thread stack (for dedicated stacks,
+   the same as cg_stack_saved).  Nonzero for every suspended greenlet,
+   0 for running, not-started and dead ones.  Call from g's own thread. */
+size_t cg_stack_span(const cg_greenlet *g);
+
 /* Where the `len` bytes that suspended greenlet `g` had at stack address
    `addr` are now: `addr` itself if they are still in place, else inside
    g's heap copy (copy-stack mode).  Reads and writes through the returned

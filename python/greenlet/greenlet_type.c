@@ -293,9 +293,10 @@ green_getstacksaved(PyGreenlet *self, void *closure)
     (void)closure;
     pyg_impl *gi = self->pimpl;
     size_t n = 0;
-    if (suspended(gi) && gi->cg != NULL &&
-        (!(gi->flags & PYG_MAIN) || gi->thread == pyg_thread_peek())) {
-        n = cg_stack_saved(gi->cg);
+    if (suspended(gi) && gi->cg != NULL && gi->thread == pyg_thread_peek()) {
+        n = cg_stack_span(gi->cg);
+    } else if (suspended(gi) && gi->cg != NULL && !(gi->flags & PYG_MAIN)) {
+        n = cg_stack_saved(gi->cg);     /* another thread's: what is on the heap */
     }
     return PyLong_FromSize_t(n);
 }

@@ -369,3 +369,23 @@ cg_stack_saved(const cg_greenlet *g)
     }
     return g->saved;
 }
+
+size_t
+cg_stack_span(const cg_greenlet *g)
+{
+    if (cg_get_state(g) != CG_SUSPENDED) {
+        return 0;
+    }
+    if (g->dstack != NULL) {
+        return (size_t)((uintptr_t)g->dstack->hi - (uintptr_t)g->ctx.sp);
+    }
+    uintptr_t hi = (uintptr_t)g->stop;
+    if (g->is_main) {
+        /* The main greenlet's region has no upper end of its own. */
+        hi = (uintptr_t)g->thread->stack_hi;
+    }
+    if (hi <= (uintptr_t)g->ctx.sp) {
+        return g->saved > 0 ? g->saved : 1;
+    }
+    return (size_t)(hi - (uintptr_t)g->ctx.sp);
+}

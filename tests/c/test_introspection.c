@@ -11,7 +11,11 @@ park(cg_greenlet *self, cg_msg first)
     (void)first;
     CHECK(cg_get_state(self) == CG_RUNNING);
     CHECK(cg_stack_saved(self) == 0);
+    CHECK(cg_stack_span(self) == 0);
     CHECK(cg_get_state(cg_main()) == CG_SUSPENDED);
+    /* The main greenlet's bytes are still in place (this greenlet runs
+       below them), yet it holds a stack. */
+    CHECK(cg_stack_span(cg_main()) > 0);
     CHECK_OK(cg_switch(cg_parent(self), NULL, NULL));
     return (cg_msg){CG_VALUE, NULL};
 }
@@ -25,12 +29,15 @@ case_states(cg_stack_mode mode)
     CHECK_OK(cg_create(&g, park, NULL, &o));
     CHECK(cg_get_state(g) == CG_NOT_STARTED);
     CHECK(cg_stack_saved(g) == 0);
+    CHECK(cg_stack_span(g) == 0);
     CHECK_OK(cg_switch(g, NULL, NULL));
     CHECK(cg_get_state(g) == CG_SUSPENDED);
     CHECK(cg_stack_saved(g) > 0);
+    CHECK(cg_stack_span(g) >= cg_stack_saved(g));
     CHECK_OK(cg_switch(g, NULL, NULL));
     CHECK(cg_get_state(g) == CG_DEAD);
     CHECK(cg_stack_saved(g) == 0);
+    CHECK(cg_stack_span(g) == 0);
     CHECK(cg_get_state(NULL) == CG_DEAD);
     CHECK_OK(cg_destroy(g));
 }

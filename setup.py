@@ -1,0 +1,45 @@
+"""Builds the greenlet extension with setuptools (pip install .).
+
+The Makefile (make python) builds the same sources without setuptools;
+tools/build-python.sh is the reference for the file list and flags.
+"""
+import glob
+import platform
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ASM = {"x86_64": "src/arch/switch_x86_64.S", "amd64": "src/arch/switch_x86_64.S",
+       "aarch64": "src/arch/switch_aarch64.S", "arm64": "src/arch/switch_aarch64.S"}
+
+
+class BuildExt(build_ext):
+    """Lets the C compiler take the assembly file too."""
+
+    def build_extensions(self):
+        self.compiler.src_extensions.append(".S")
+        super().build_extensions()
+
+
+sources = sorted(glob.glob("python/greenlet/*.c") + glob.glob("src/core/*.c") +
+                 glob.glob("src/stack/*.c")) + ["src/arch/arch_asm.c",
+                                                "src/arch/switch_ucontext.c"]
+machine = platform.machine().lower()
+define_macros = [("_GNU_SOURCE", "1")]
+if machine in ASM:
+    sources.append(ASM[machine])
+else:
+    define_macros.append(("CG_BACKEND_UCONTEXT", "1"))
+
+setup(
+    cmdclass={"build_ext": BuildExt},
+    ext_modules=[Extension(
+        "greenlet._greenlet",
+        sources=sources,
+        include_dirs=["include", "python/greenlet"],
+        define_macros=define_macros,
+        extra_compile_args=["-std=c11", "-fvisibility=hidden", "-pthread"],
+        extra_link_args=["-pthread"],
+    )],
+    headers=["python/greenlet/greenlet.h"],
+)
