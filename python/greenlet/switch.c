@@ -29,7 +29,13 @@ pyg_dead(const pyg_impl *g)
     if (g->flags & (PYG_DEAD_UNRUN | PYG_FINISHING | PYG_DISCARDED)) {
         return 1;
     }
-    return g->cg != NULL && cg_get_state(g->cg) == CG_DEAD;
+    if (g->cg == NULL) {
+        return 0;
+    }
+    /* A started greenlet of an exited thread is dead (S85), even before
+       the core has heard of the exit. */
+    cg_state st = cg_get_state(g->cg);
+    return st == CG_DEAD || (st != CG_NOT_STARTED && pyg_thread_exited(g->thread));
 }
 
 int

@@ -49,24 +49,92 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
     }
 }
 
-/* Runs in the exiting OS thread, after CPython has dropped its thread
-   state: no GIL, no Python.  The core marks the thread's greenlets dead on
-   its own; the references this thread holds are dropped later, under the
-   GIL, unless the interpreter is going away (S94). */
-static void
-thread_gone(void *arg)
+/* Marks `t` exited and queues the references it holds for dropping
+   under the GIL.  Returns 0 if it was already marked. */
+static int
+mark_exited(pyg_thread *t)
 {
-    pyg_thread *t = arg;
-    atomic_store(&t->exited, 1);
+    if (atomic_exchange(&t->exited, 1)) {
+        return 0;
+    }
     tls = NULL;
+    (void)pthread_setspecific(exit_key, NULL);
     if (pyg_finalizing()) {
-        return;
+        return 0;   /* S94: leave everything as it is */
     }
     pthread_mutex_lock(&exited_lock);
     t->next_exited = exited_list;
     exited_list = t;
     pthread_mutex_unlock(&exited_lock);
     atomic_store(&exited_pending, 1);
+    return 1;
+}
+
+/* Fallback for a thread that exits without CPython clearing its thread
+   state (no GIL, no Python here): the core marks the greenlets dead on its
+   own, the references are dropped by the next API call elsewhere. */
+static void
+thread_gone(void *arg)
+{
+    (void)mark_exited(arg);
+}
+
+static int
+discard_suspended(cg_greenlet *g, void *arg)
+{
+    pyg_impl *gi = cg_userdata(g);
+    if (gi != NULL && !(gi->flags & PYG_MAIN) && gi->thread == arg &&
+        cg_get_state(g) == CG_SUSPENDED) {
+        (void)cg_discard(g);
+        gi->flags |= PYG_DISCARDED;
+    }
+    return 0;
+}
+
+static void collect_exited(void);
+
+/* The usual end of a thread: CPython clears the thread state's dict in
+   the exiting thread, with the GIL, before join() returns.  The thread's
+   suspended greenlets become dead without running (S85) and their stacks
+   go at once; the references it held are dropped right here. */
+static void
+thread_state_cleared(PyObject *capsule)
+{
+    pyg_thread *t = PyCapsule_GetPointer(capsule, "greenlet.thread");
+    if (t == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (t != tls || pyg_finalizing()) {
+        (void)mark_exited(t);
+        return;
+    }
+    (void)cg_foreach(discard_suspended, t);
+    if (mark_exited(t)) {
+        PyObject *exc = pyg_err_take();
+        collect_exited();
+        if (exc != NULL) {
+            pyg_err_give(exc);
+        }
+    }
+}
+
+/* Puts a capsule into the thread state's dict whose destruction tells us
+   the thread is ending. */
+static int
+watch_thread_state(pyg_thread *t)
+{
+    PyObject *d = PyThreadState_GetDict();
+    if (d == NULL) {
+        return 0;   /* no thread state dict: the key destructor will do */
+    }
+    PyObject *c = PyCapsule_New(t, "greenlet.thread", thread_state_cleared);
+    if (c == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItemString(d, "cgreenlet.thread", c);
+    Py_DECREF(c);
+    return rc;
 }
 
 /* Drops what exited threads still hold: their queued greenlets, trace
@@ -212,6 +280,9 @@ thread_init(void)
     t->current = (PyGreenlet *)Py_NewRef((PyObject *)m);
     (void)pthread_setspecific(exit_key, t);
     tls = t;
+    if (watch_thread_state(t) < 0) {
+        PyErr_Clear();  /* the key destructor still covers thread exit */
+    }
     return t;
 }
 
