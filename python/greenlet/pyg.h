@@ -64,6 +64,7 @@ struct pyg_thread {
     cg_greenlet *main_cg;
     PyObject *trace;            /* owned greenlet trace callback, or NULL */
     pyg_carry carry;            /* LEAVE -> ENTER */
+    pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
     int kill_depth;             /* kills in progress (bounded nesting) */
     pthread_mutex_t lock;       /* guards the deferred-kill queue */
     PyGreenlet **deferred;      /* owned references, killed in this thread */

@@ -194,22 +194,53 @@ pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
 #endif
 }
 
+#if PYG_DATA_STACK
+/* The interpreter's first chunk size (DATA_STACK_CHUNK_SIZE, internal). */
+#define ROOT_CHUNK_SIZE (16 * 1024)
+
+static void
+free_chunk(_PyStackChunk *c)
+{
+    PyObjectArenaAllocator arena;
+    PyObject_GetArenaAllocator(&arena);
+    arena.free(arena.ctx, c, c->size);
+}
+#endif
+
 void
-pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
+pyg_chunk_cache_drain(pyg_chunk_cache *cache)
+{
+#if PYG_DATA_STACK
+    while (cache->n > 0) {
+        free_chunk(cache->chunks[--cache->n]);
+    }
+#else
+    cache->n = 0;
+#endif
+}
+
+void
+pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry,
+                   pyg_chunk_cache *cache)
 {
     pyg_state_leave(s, ts, carry);
 #if PYG_DATA_STACK
-    /* The run function has returned: only the root chunk (and maybe
-       spare ones) remain.  Chunks come from the object arena allocator. */
-    PyObjectArenaAllocator arena;
-    PyObject_GetArenaAllocator(&arena);
+    /* The run function has returned: no frame is left in its chunks.  A
+       root chunk of the usual size is kept for the next greenlet; the rest
+       goes back to the object arena allocator they came from. */
     _PyStackChunk *c = s->chunk;
     while (c != NULL) {
         _PyStackChunk *prev = c->previous;
-        arena.free(arena.ctx, c, c->size);
+        if (prev == NULL && c->size == ROOT_CHUNK_SIZE && cache->n < PYG_CHUNK_CACHE) {
+            cache->chunks[cache->n++] = c;
+        } else {
+            free_chunk(c);
+        }
         c = prev;
     }
     s->chunk = s->top = s->limit = NULL;
+#else
+    (void)cache;
 #endif
     /* Nothing of the finished greenlet's stack may be touched again; a
        compensating ENTER (failed finish switch, retried) gets valid
@@ -270,7 +301,8 @@ pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
 }
 
 void
-pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
+pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry,
+                    pyg_chunk_cache *cache)
 {
     ts->context = s->context;
     s->context = NULL;
@@ -301,9 +333,22 @@ pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
     (void)carry;
 #endif
 #if PYG_DATA_STACK
-    ts->datastack_chunk = NULL;
-    ts->datastack_top = NULL;
-    ts->datastack_limit = NULL;
+    if (cache->n > 0) {
+        /* As the interpreter sets up a thread's first chunk: the first
+           slot is skipped so that popping the last frame never frees it. */
+        _PyStackChunk *c = cache->chunks[--cache->n];
+        c->previous = NULL;
+        c->top = 0;
+        ts->datastack_chunk = c;
+        ts->datastack_top = &c->data[1];
+        ts->datastack_limit = (PyObject **)((char *)c + c->size);
+    } else {
+        ts->datastack_chunk = NULL;
+        ts->datastack_top = NULL;
+        ts->datastack_limit = NULL;
+    }
+#else
+    (void)cache;
 #endif
 }
 

@@ -27,7 +27,7 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
     if (ev == CG_HOOK_LEAVE) {
         pyg_impl *o = cg_userdata(from);
         if (cg_get_state(from) == CG_DEAD) {
-            pyg_state_finished(&o->state, ts, &t->carry);
+            pyg_state_finished(&o->state, ts, &t->carry, &t->chunks);
         } else {
             pyg_state_leave(&o->state, ts, &t->carry);
         }
@@ -36,7 +36,7 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
     pyg_impl *n = cg_userdata(to);
     if (n->flags & PYG_FRESH) {
         n->flags &= ~PYG_FRESH;
-        pyg_state_enter_new(&n->state, ts, &t->carry);
+        pyg_state_enter_new(&n->state, ts, &t->carry, &t->chunks);
     } else {
         pyg_state_enter(&n->state, ts, &t->carry);
     }
@@ -239,6 +239,7 @@ pyg_thread_exited(const pyg_thread *t)
 void
 pyg_thread_free(pyg_thread *t)
 {
+    pyg_chunk_cache_drain(&t->chunks);
     pthread_mutex_destroy(&t->lock);
     free(t->deferred);
     free(t);
