@@ -57,8 +57,11 @@ mark_exited(pyg_thread *t)
     if (atomic_exchange(&t->exited, 1)) {
         return 0;
     }
-    tls = NULL;
-    (void)pthread_setspecific(exit_key, NULL);
+    if (tls == t) {
+        /* (Another thread's state is cleared in a forked child.) */
+        tls = NULL;
+        (void)pthread_setspecific(exit_key, NULL);
+    }
     if (pyg_finalizing()) {
         return 0;   /* S94: leave everything as it is */
     }
