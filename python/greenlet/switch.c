@@ -378,6 +378,12 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         pyg_err_give(payload);
         return NULL;
     }
+    if (payload == NULL) {
+        /* A value meant to start a greenlet that the core could not start
+           (no C stack left) came on to us instead. */
+        PyErr_SetString(PyExc_RecursionError,
+                        "a greenlet could not be started: too little C stack left");
+    }
     return payload;
 }
 
