@@ -42,11 +42,38 @@ pyg_new_main(pyg_thread *t, cg_greenlet *cg)
     return m;
 }
 
+/* The check object.__new__ makes for abstract classes (S14, H18). */
+static int
+refuse_abstract(PyTypeObject *type)
+{
+    PyObject *names = PyObject_GetAttrString((PyObject *)type, "__abstractmethods__");
+    PyObject *sorted = names != NULL ? PySequence_List(names) : NULL;
+    Py_XDECREF(names);
+    if (sorted == NULL || PyList_Sort(sorted) < 0) {
+        Py_XDECREF(sorted);
+        return -1;
+    }
+    PyObject *sep = PyUnicode_FromString("', '");
+    PyObject *joined = sep != NULL ? PyUnicode_Join(sep, sorted) : NULL;
+    if (joined != NULL) {
+        PyErr_Format(PyExc_TypeError,
+                     "Can't instantiate abstract class %s with abstract method%s '%U'",
+                     type->tp_name, PyList_GET_SIZE(sorted) > 1 ? "s" : "", joined);
+    }
+    Py_XDECREF(sep);
+    Py_XDECREF(joined);
+    Py_DECREF(sorted);
+    return -1;
+}
+
 static PyObject *
 green_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
+    if ((type->tp_flags & Py_TPFLAGS_IS_ABSTRACT) && refuse_abstract(type) < 0) {
+        return NULL;
+    }
     if (pyg_thread_get() == NULL) {
         return NULL;
     }

@@ -37,6 +37,9 @@
 #define PYG_TRASH_STRUCT (PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000)
 /* 3.12+: eval loops put entry ("shim") frames on the C stack. */
 #define PYG_CSTACK_SHIM_FRAMES (PY_VERSION_HEX >= 0x030C0000)
+/* 3.12+: sys.settrace/setprofile run on code instrumentation, applied
+   only to the code of frames on some thread's current chain. */
+#define PYG_INSTRUMENTED_TRACING (PY_VERSION_HEX >= 0x030C0000)
 /* 3.12+: PyErr_GetRaisedException and friends. */
 #define PYG_RAISED_EXCEPTION_API (PY_VERSION_HEX >= 0x030C0000)
 /* 3.13+: PyThreadState_GetUnchecked, Py_IsFinalizing are public. */

@@ -189,8 +189,48 @@ pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
     s->top = ts->datastack_top;
     s->limit = ts->datastack_limit;
 #endif
+#if PYG_INSTRUMENTED_TRACING
+    s->tracefunc = (void *)ts->c_tracefunc;
+    s->profilefunc = (void *)ts->c_profilefunc;
+#endif
 #if PYG_CSTACK_SHIM_FRAMES
     unlink_shims(s);
+#endif
+}
+
+void
+pyg_state_resumed(pyg_pystate *s, PyThreadState *ts)
+{
+#if PYG_INSTRUMENTED_TRACING
+    int trace = ts->c_tracefunc != NULL && (void *)ts->c_tracefunc != s->tracefunc;
+    int profile = ts->c_profilefunc != NULL && (void *)ts->c_profilefunc != s->profilefunc;
+    if (!trace && !profile) {
+        return;
+    }
+    PyObject *exc = pyg_err_take();
+    if (profile) {
+        Py_tracefunc f = ts->c_profilefunc;
+        PyObject *o = Py_XNewRef(ts->c_profileobj);
+        PyEval_SetProfile(NULL, NULL);
+        PyEval_SetProfile(f, o);
+        Py_XDECREF(o);
+    }
+    if (trace) {
+        Py_tracefunc f = ts->c_tracefunc;
+        PyObject *o = Py_XNewRef(ts->c_traceobj);
+        PyEval_SetTrace(NULL, NULL);
+        PyEval_SetTrace(f, o);
+        Py_XDECREF(o);
+    }
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    if (exc != NULL) {
+        pyg_err_give(exc);
+    }
+#else
+    (void)s;
+    (void)ts;
 #endif
 }
 

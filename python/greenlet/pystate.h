@@ -29,6 +29,7 @@ typedef struct pyg_pystate {
                                    _PyInterpreterFrame* on 3.11+) */
     void *cframe;               /* 3.10 - 3.12: CFrame in the own C stack */
     void *chunk, *top, *limit;  /* 3.11+: data stack */
+    void *tracefunc, *profilefunc;  /* 3.12+: the thread's at LEAVE */
     pyg_relink *relinked;       /* 3.12+: frames unlinked from C-stack shims */
     size_t n_relinked, cap_relinked;
 } pyg_pystate;
@@ -82,6 +83,13 @@ void pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *car
 /* First thing in a new greenlet's run function: gives it its own bottom
    CFrame (3.10 - 3.12) in `room`, chained to the thread's root one. */
 void pyg_state_run_prologue(PyThreadState *ts, pyg_cframe_room *room);
+
+/* On the arriving side of a resumed greenlet, with the GIL, before its
+   code goes on (may run Python code: call outside the hook).  3.12+: if
+   sys.settrace/setprofile changed while it was suspended, its frames'
+   code was not instrumented for it (only running chains are): set the
+   functions again so that the interpreter instruments them now (S104). */
+void pyg_state_resumed(pyg_pystate *s, PyThreadState *ts);
 
 /* Last thing before the run function returns: back to the thread's root
    CFrame, passing on the tracing flag. */

@@ -198,6 +198,15 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
             goto failed;
         }
         if (pyg_dead(gi)) {
+            if (first && !finishing && tr->exc != NULL &&
+                PyObject_TypeCheck(tr->exc, (PyTypeObject *)PyExc_GreenletExit)) {
+                /* S60: GreenletExit thrown at a dead greenlet is a value. */
+                tr->args = PyTuple_Pack(1, tr->exc);
+                if (tr->args == NULL) {
+                    goto failed;
+                }
+                Py_CLEAR(tr->exc);
+            }
             PyGreenlet *next = (PyGreenlet *)Py_XNewRef((PyObject *)gi->parent);
             Py_DECREF(g);
             g = next;
@@ -368,6 +377,7 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         return NULL;
     }
     Py_DECREF(g);
+    pyg_state_resumed(&PYG_IMPL(t->current)->state, pyg_tstate_unchecked());
     int is_throw = received.kind == CG_ERROR;
     PyObject *payload = received.value;
     if (arrived(t, is_throw) < 0) {
