@@ -35,6 +35,10 @@
 #define PYG_TRASH_FIELDS (PY_VERSION_HEX < 0x030C0000)
 /* 3.12: the same nesting moved into tstate->trash. */
 #define PYG_TRASH_STRUCT (PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000)
+/* 3.11+: pystate.c reads the layout of interpreter frames. */
+#define PYG_INTERP_FRAMES (PY_VERSION_HEX >= 0x030B0000)
+/* 3.13+: a frame's code is f_executable (3.11, 3.12: f_code). */
+#define PYG_FRAME_EXECUTABLE (PY_VERSION_HEX >= 0x030D0000)
 /* 3.12+: eval loops put entry ("shim") frames on the C stack. */
 #define PYG_CSTACK_SHIM_FRAMES (PY_VERSION_HEX >= 0x030C0000)
 /* 3.12+: sys.settrace/setprofile run on code instrumentation, applied

@@ -10,8 +10,10 @@
 #define Py_BUILD_CORE_MODULE 1
 #endif
 #include "pycompat.h"
-#if PYG_CSTACK_SHIM_FRAMES
+#if PYG_INTERP_FRAMES
 #include <internal/pycore_frame.h>
+#else
+#include <frameobject.h>
 #endif
 
 #include <stdlib.h>
@@ -422,6 +424,56 @@ pyg_state_run_epilogue(PyThreadState *ts, pyg_cframe_room *room)
     (void)ts;
     (void)room;
 #endif
+}
+
+/* ---- abandoned greenlets ------------------------------------------------ */
+
+#if PYG_INTERP_FRAMES
+static PyCodeObject *
+frame_code(_PyInterpreterFrame *f)
+{
+#if PYG_FRAME_EXECUTABLE
+    return PyCode_Check(f->f_executable) ? (PyCodeObject *)f->f_executable : NULL;
+#else
+    return f->f_code;
+#endif
+}
+#endif
+
+void
+pyg_state_abandon(pyg_pystate *s)
+{
+    /* Only the variables: a frame suspended in a call has temporaries on
+       its value stack too, but their extent is known only to the
+       evaluator's C locals, which are gone. */
+#if PYG_FRAME_OBJECT_CHAIN
+    for (PyFrameObject *f = s->frame; f != NULL; f = f->f_back) {
+        if (f->f_gen != NULL) {
+            continue;   /* its generator owns it, stuck running */
+        }
+        PyCodeObject *co = f->f_code;
+        Py_ssize_t n = co->co_nlocals + PyTuple_GET_SIZE(co->co_cellvars) +
+                       PyTuple_GET_SIZE(co->co_freevars);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_CLEAR(f->f_localsplus[i]);
+        }
+        Py_CLEAR(f->f_locals);
+    }
+#else
+    for (_PyInterpreterFrame *f = s->frame; f != NULL; f = f->previous) {
+        PyCodeObject *co = frame_code(f);
+        if (f->owner != FRAME_OWNED_BY_THREAD || co == NULL) {
+            continue;
+        }
+        for (int i = 0; i < co->co_nlocalsplus; i++) {
+            Py_CLEAR(f->localsplus[i]);
+        }
+        Py_CLEAR(f->f_locals);
+    }
+#endif
+    Py_CLEAR(s->exc_objs[0]);
+    Py_CLEAR(s->exc_objs[1]);
+    Py_CLEAR(s->exc_objs[2]);
 }
 
 /* ---- introspection ----------------------------------------------------- */

@@ -99,6 +99,12 @@ void pyg_state_run_epilogue(PyThreadState *ts, pyg_cframe_room *room);
    None.  May allocate (never on the switch path). */
 PyObject *pyg_state_frame(pyg_pystate *s, PyThreadState *ts);
 
+/* For a greenlet whose stack was abandoned (its thread exited): drops
+   the variables of its suspended frames and its handled exception, so
+   what they refer to is freed (S85).  May run Python code (finalizers);
+   needs the GIL, any thread. */
+void pyg_state_abandon(pyg_pystate *s);
+
 /* Visits / drops the objects a saved state owns (context, handled
    exception).  pyg_state_clear also frees the relink table. */
 int pyg_state_traverse(pyg_pystate *s, visitproc visit, void *arg);

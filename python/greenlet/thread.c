@@ -82,15 +82,34 @@ thread_gone(void *arg)
     (void)mark_exited(arg);
 }
 
+typedef struct abandoned {
+    pyg_thread *t;
+    PyGreenlet **list;
+    size_t n, cap;
+} abandoned;
+
 static int
 discard_suspended(cg_greenlet *g, void *arg)
 {
+    abandoned *a = arg;
     pyg_impl *gi = cg_userdata(g);
-    if (gi != NULL && !(gi->flags & PYG_MAIN) && gi->thread == arg &&
-        cg_get_state(g) == CG_SUSPENDED) {
-        (void)cg_discard(g);
-        gi->flags |= PYG_DISCARDED;
+    if (gi == NULL || (gi->flags & PYG_MAIN) || gi->thread != a->t ||
+        cg_get_state(g) != CG_SUSPENDED) {
+        return 0;
     }
+    (void)cg_discard(g);
+    gi->flags |= PYG_DISCARDED;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        PyGreenlet **l = realloc(a->list, cap * sizeof *l);
+        if (l == NULL) {
+            return 0;   /* its frames keep their variables: a leak, no harm */
+        }
+        a->list = l;
+        a->cap = cap;
+    }
+    Py_INCREF(gi->self);
+    a->list[a->n++] = gi->self;
     return 0;
 }
 
@@ -112,7 +131,17 @@ thread_state_cleared(PyObject *capsule)
         (void)mark_exited(t);
         return;
     }
-    (void)cg_foreach(discard_suspended, t);
+    /* First every stack, with no Python code running; then the frames'
+       variables, whose finalizers may run anything. */
+    abandoned a = {t, NULL, 0, 0};
+    (void)cg_foreach(discard_suspended, &a);
+    for (size_t i = 0; i < a.n; i++) {
+        pyg_state_abandon(&PYG_IMPL(a.list[i])->state);
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        Py_DECREF(a.list[i]);
+    }
+    free(a.list);
     if (mark_exited(t)) {
         PyObject *exc = pyg_err_take();
         collect_exited();
