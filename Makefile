@@ -69,6 +69,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-valgrind \
+        check-integration check-integration-run \
         check-valgrind check-valgrind-c bench demo install clean
 all: lib examples tests
 
@@ -130,6 +131,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-valgrind
+	@$(MAKE) --no-print-directory check-integration-run
 	@sh tests/summary.sh build/results
 
 # ---- the Python module -------------------------------------------------
@@ -175,6 +177,32 @@ check-python-valgrind:
 	    sh tests/run-python-tests.sh valgrind $(ASAN_PY); \
 	else echo "SKIPPED: python valgrind"; echo "0 0 1" > build/results/python-valgrind-skipped; fi
 
+# gevent, eventlet and gunicorn (Debian's packages, on /usr/bin/python3)
+# on our module: build/integ holds the module built for that interpreter.
+INTEG_PY ?= /usr/bin/python3
+build/integ/greenlet/.built: $(wildcard python/greenlet/*) $(LIB_SRC) $(wildcard src/*/*.h src/arch/*.S)
+	@mkdir -p build/integ/greenlet
+	@PYG_OUT=build/integ/greenlet sh tools/build-python.sh $(INTEG_PY) >/dev/null
+	@cp python/greenlet/__init__.py python/greenlet/greenlet.h build/integ/greenlet/
+	@touch $@
+
+check-integration-run:
+	@mkdir -p build/results
+	@if [ -x $(INTEG_PY) ] && [ -f $$($(INTEG_PY) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)/Python.h ]; then \
+	    $(MAKE) --no-print-directory build/integ/greenlet/.built && \
+	    sh tests/integration/run.sh build/integ > build/integ/test.log 2>&1; \
+	    grep -E '^(FAIL|ERROR):' build/integ/test.log | sed 's|^|[integration] not ok - |'; \
+	    line=$$(grep -E '^integration: [0-9]+ passed' build/integ/test.log | tail -1); \
+	    if [ -z "$$line" ]; then tail -40 build/integ/test.log; echo "0 1 0" > build/results/integration; \
+	    else echo "[$$line]"; echo "$$line" | sed -E 's/integration: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/' > build/results/integration; \
+	        grep -q ' 0 failed' build/results/integration 2>/dev/null || tail -60 build/integ/test.log; fi; \
+	else echo "SKIPPED: integration (needs $(INTEG_PY) with python3-dev)"; echo "0 0 1" > build/results/integration-skipped; fi
+
+check-integration: deps
+	@rm -rf build/results
+	@$(MAKE) --no-print-directory check-integration-run
+	@sh tests/summary.sh build/results
+
 check-asan-c:
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=clang
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=gcc
@@ -208,8 +236,15 @@ bench: $(B)/bench/cbench
 	@$(MAKE) --no-print-directory FPCTL=0 build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
 	@sh bench/run.sh $(B)/bench/cbench build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
 
-demo: examples
-	@sh examples/run-demo.sh $(B)/examples
+DEMO_DEPS := gcc:gcc make:make /usr/include/python3.11/Python.h:python3-dev \
+             /usr/lib/python3/dist-packages/gevent:python3-gevent \
+             /usr/lib/python3/dist-packages/greenlet:python3-greenlet
+
+demo:
+	@sh tools/ensure-deps.sh $(DEMO_DEPS)
+	@$(MAKE) --no-print-directory examples
+	@if [ -x $(INTEG_PY) ]; then $(MAKE) --no-print-directory build/integ/greenlet/.built; fi
+	@sh examples/run-demo.sh $(B)/examples build/integ
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

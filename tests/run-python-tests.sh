@@ -18,6 +18,8 @@ if ! PYG_OUT=$out/greenlet sh tools/build-python.sh "$py" $PYG_CFLAGS >"$out/bui
     exit 0
 fi
 cp python/greenlet/__init__.py python/greenlet/greenlet.h "$out/greenlet/"
+# The C API test extension of test_capi, next to the package it uses.
+sh tests/python/capi/build.sh "$py" "$out" $PYG_CFLAGS >>"$out/build.log" 2>&1 || cat "$out/build.log"
 log=$out/test.log
 env PYTHONPATH="$PWD/$out:$PWD/tests/python" $PYG_ENV timeout 1800 $PYG_RUN "$py" -m unittest discover \
     -s tests/python -p "${PYG_PATTERN:-test_*.py}" -v >"$log" 2>&1

@@ -377,11 +377,45 @@ static PyGetSetDef green_getsets[] = {
 
 /* ---- methods -------------------------------------------------------------- */
 
+/* Vectorcall convention: called from Python code, `args` lies on the
+   caller's value stack, which tells where that stack ends should the
+   greenlet be abandoned there (see pyg_state_abandon). */
 static PyObject *
-green_switch(PyGreenlet *self, PyObject *args, PyObject *kwargs)
+green_switch(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
-    pyg_transit tr = {Py_NewRef(args), Py_XNewRef(kwargs), NULL};
-    return pyg_switch(self, &tr);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    pyg_transit tr = {PyTuple_New(nargs), NULL, NULL};
+    if (tr.args == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(tr.args, i, Py_NewRef(args[i]));
+    }
+    if (nkw > 0) {
+        tr.kwargs = PyDict_New();
+        if (tr.kwargs == NULL) {
+            Py_DECREF(tr.args);
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            if (PyDict_SetItem(tr.kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                Py_DECREF(tr.args);
+                Py_DECREF(tr.kwargs);
+                return NULL;
+            }
+        }
+    }
+    pyg_thread *t = pyg_thread_peek();
+    pyg_impl *cur = t != NULL ? PYG_IMPL(t->current) : NULL;
+    if (cur != NULL) {
+        cur->state.stack_hint = (void *)(args + nargs + nkw);
+    }
+    PyObject *r = pyg_switch(self, &tr);
+    if (cur != NULL && t->current == cur->self) {
+        cur->state.stack_hint = NULL;
+    }
+    return r;
 }
 
 static PyObject *
@@ -407,7 +441,7 @@ green_getstate(PyGreenlet *self, PyObject *unused)
 }
 
 static PyMethodDef green_methods[] = {
-    {"switch", (PyCFunction)(void (*)(void))green_switch, METH_VARARGS | METH_KEYWORDS,
+    {"switch", (PyCFunction)(void (*)(void))green_switch, METH_FASTCALL | METH_KEYWORDS,
      "switch(*args, **kwargs)\n\nSwitch to this greenlet (start it if needed), "
      "passing the arguments; returns what is later passed back."},
     {"throw", (PyCFunction)green_throw, METH_VARARGS,
@@ -461,6 +495,7 @@ green_traverse(PyGreenlet *self, visitproc visit, void *arg)
     Py_VISIT(gi->run);
     Py_VISIT(gi->parent);
     Py_VISIT(gi->running_run);
+    Py_VISIT(gi->waiting_on);
     Py_VISIT(gi->start_run);
     Py_VISIT(gi->start_args);
     Py_VISIT(gi->start_kwargs);
@@ -545,6 +580,7 @@ impl_free(pyg_impl *gi)
     Py_CLEAR(gi->run);
     Py_CLEAR(gi->parent);
     Py_CLEAR(gi->running_run);
+    Py_CLEAR(gi->waiting_on);
     Py_CLEAR(gi->start_run);
     Py_CLEAR(gi->start_args);
     Py_CLEAR(gi->start_kwargs);

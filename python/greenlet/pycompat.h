@@ -39,6 +39,8 @@
 #define PYG_INTERP_FRAMES (PY_VERSION_HEX >= 0x030B0000)
 /* 3.13+: a frame's code is f_executable (3.11, 3.12: f_code). */
 #define PYG_FRAME_EXECUTABLE (PY_VERSION_HEX >= 0x030D0000)
+/* 3.12+: a frame's function is f_funcobj (3.11: f_func). */
+#define PYG_FRAME_FUNCOBJ (PY_VERSION_HEX >= 0x030C0000)
 /* 3.12+: eval loops put entry ("shim") frames on the C stack. */
 #define PYG_CSTACK_SHIM_FRAMES (PY_VERSION_HEX >= 0x030C0000)
 /* 3.12+: sys.settrace/setprofile run on code instrumentation, applied

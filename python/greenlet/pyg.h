@@ -49,6 +49,7 @@ typedef struct pyg_impl {
     PyObject *run;              /* owned; NULL = no run attribute */
     PyGreenlet *parent;         /* owned; NULL for a main greenlet */
     PyObject *running_run;      /* owned while run is in progress (S19) */
+    PyGreenlet *waiting_on;     /* owned while suspended in a switch: its target */
     PyObject *start_run;        /* owned, from materialise to entry: */
     PyObject *start_args;       /*   what the run function starts with */
     PyObject *start_kwargs;
@@ -133,6 +134,9 @@ PyObject *pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb);
 /* Kills suspended `g` of the calling thread with GreenletExit (S77, S78);
    preserves a pending exception; reports failures as unraisable. */
 void pyg_kill(pyg_thread *t, PyGreenlet *g);
+/* Releases what a greenlet whose stack was abandoned (thread exit) still
+   holds for its frames and its pending calls.  May run Python code. */
+void pyg_abandon(pyg_impl *gi);
 /* Makes a not-started, materialised greenlet forget its core greenlet so
    it can move to another thread. */
 void pyg_dematerialize(pyg_impl *g);

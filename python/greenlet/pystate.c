@@ -440,40 +440,86 @@ frame_code(_PyInterpreterFrame *f)
 }
 #endif
 
+/* Drops the references in slots [lo, hi) of an abandoned frame. */
+static void
+clear_slots(PyObject **lo, PyObject **hi)
+{
+    for (PyObject **p = lo; p < hi; p++) {
+        Py_CLEAR(*p);
+    }
+}
+
+/* The end of the live part of the innermost frame's value stack: the end
+   of the arguments of the switch() call it is suspended in, if those lie
+   on that stack (a call from Python code); else NULL. */
+static PyObject **
+hinted_top(const pyg_pystate *s, PyObject **stack, int size)
+{
+    PyObject **hint = s->stack_hint;
+    if (hint != NULL && hint > stack && hint <= stack + size) {
+        return hint;
+    }
+    return NULL;
+}
+
 void
 pyg_state_abandon(pyg_pystate *s)
 {
-    /* Only the variables: a frame suspended in a call has temporaries on
-       its value stack too, but their extent is known only to the
-       evaluator's C locals, which are gone. */
+    /* The variables of every frame, and the value stack where its extent
+       is known: for the innermost frame from the switch() call's
+       arguments, on 3.11+ for frames waiting on a Python callee from the
+       frame's saved stack top.  Other temporaries (of frames waiting in a
+       C call) are known only to the evaluator's lost C locals. */
+    Py_CLEAR(s->exc_objs[0]);
+    Py_CLEAR(s->exc_objs[1]);
+    Py_CLEAR(s->exc_objs[2]);
+    int innermost = 1;
 #if PYG_FRAME_OBJECT_CHAIN
-    for (PyFrameObject *f = s->frame; f != NULL; f = f->f_back) {
+    for (PyFrameObject *f = s->frame; f != NULL; f = f->f_back, innermost = 0) {
         if (f->f_gen != NULL) {
             continue;   /* its generator owns it, stuck running */
         }
         PyCodeObject *co = f->f_code;
         Py_ssize_t n = co->co_nlocals + PyTuple_GET_SIZE(co->co_cellvars) +
                        PyTuple_GET_SIZE(co->co_freevars);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_CLEAR(f->f_localsplus[i]);
+        clear_slots(f->f_localsplus, f->f_localsplus + n);
+        PyObject **top = innermost ? hinted_top(s, f->f_valuestack, co->co_stacksize) : NULL;
+        if (top != NULL) {
+            clear_slots(f->f_valuestack, top);
         }
         Py_CLEAR(f->f_locals);
     }
 #else
-    for (_PyInterpreterFrame *f = s->frame; f != NULL; f = f->previous) {
+    for (_PyInterpreterFrame *f = s->frame; f != NULL; f = f->previous, innermost = 0) {
         PyCodeObject *co = frame_code(f);
         if (f->owner != FRAME_OWNED_BY_THREAD || co == NULL) {
             continue;
         }
-        for (int i = 0; i < co->co_nlocalsplus; i++) {
-            Py_CLEAR(f->localsplus[i]);
+        PyObject **stack = f->localsplus + co->co_nlocalsplus;
+        PyObject **top = innermost ? hinted_top(s, stack, co->co_stacksize) : NULL;
+        if (top == NULL && f->stacktop > co->co_nlocalsplus &&
+            f->stacktop <= co->co_nlocalsplus + co->co_stacksize) {
+            top = f->localsplus + f->stacktop;
+        }
+        clear_slots(f->localsplus, stack);
+        if (top != NULL) {
+            clear_slots(stack, top);
+            f->stacktop = co->co_nlocalsplus;
         }
         Py_CLEAR(f->f_locals);
+        /* The function too (its closure often holds the thread's main
+           greenlet).  The frame borrows its globals and builtins from it:
+           one reference each is kept for good, so that a frame object
+           still reachable somewhere never sees them freed. */
+        Py_XINCREF(f->f_globals);
+        Py_XINCREF(f->f_builtins);
+#if PYG_FRAME_FUNCOBJ
+        Py_CLEAR(f->f_funcobj);
+#else
+        Py_CLEAR(f->f_func);
+#endif
     }
 #endif
-    Py_CLEAR(s->exc_objs[0]);
-    Py_CLEAR(s->exc_objs[1]);
-    Py_CLEAR(s->exc_objs[2]);
 }
 
 /* ---- introspection ----------------------------------------------------- */

@@ -30,6 +30,9 @@ typedef struct pyg_pystate {
     void *cframe;               /* 3.10 - 3.12: CFrame in the own C stack */
     void *chunk, *top, *limit;  /* 3.11+: data stack */
     void *tracefunc, *profilefunc;  /* 3.12+: the thread's at LEAVE */
+    void *stack_hint;           /* end of the arguments of the switch() call
+                                   it is suspended in, when they are on the
+                                   innermost frame's value stack, else NULL */
     pyg_relink *relinked;       /* 3.12+: frames unlinked from C-stack shims */
     size_t n_relinked, cap_relinked;
 } pyg_pystate;

@@ -364,8 +364,15 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
             }
         }
     }
+    /* While suspended, the reference to the target belongs to the
+       greenlet, not to this C frame (see pyg_abandon). */
+    pyg_impl *me = PYG_IMPL(t->current);
+    PyGreenlet *outer = me->waiting_on;
+    me->waiting_on = g;
     cg_msg received;
     cg_status st = cg_send(gi->cg, msg, &received);
+    g = me->waiting_on;
+    me->waiting_on = outer;
     if (st != CG_OK) {
         if (gi->flags & PYG_FRESH) {
             unstart(gi, tr);
@@ -373,10 +380,10 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         Py_XDECREF((PyObject *)msg.value);
         transit_clear(tr);
         pyg_raise_status(st, gi);
-        Py_DECREF(g);
+        Py_XDECREF(g);
         return NULL;
     }
-    Py_DECREF(g);
+    Py_XDECREF(g);
     pyg_state_resumed(&PYG_IMPL(t->current)->state, pyg_tstate_unchecked());
     int is_throw = received.kind == CG_ERROR;
     PyObject *payload = received.value;
@@ -419,15 +426,21 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     pyg_cframe_room room;
     pyg_state_run_prologue(pyg_tstate_unchecked(), &room);
 
-    PyObject *run = me->start_run, *args = me->start_args;
-    PyObject *kwargs = me->start_kwargs, *err = me->start_error;
-    me->start_run = me->start_args = me->start_kwargs = me->start_error = NULL;
+    /* What the call needs stays owned by the greenlet (not by this C
+       frame) until the call returns, so that it can be released should
+       the greenlet be abandoned meanwhile (pyg_abandon). */
+    PyObject *run = me->start_run, *err = me->start_error;
+    me->start_run = me->start_error = NULL;
     me->running_run = run;
 
     if (arrived(t, err != NULL) < 0) {
         /* S100: the callback's exception replaces what was coming. */
         Py_XDECREF(err);
         err = pyg_err_take();
+    }
+    if (err != NULL) {
+        Py_CLEAR(me->start_args);
+        Py_CLEAR(me->start_kwargs);
     }
     /* S19: the greenlet lets go of `run` once started.  That may run a
        finalizer that switches away (H9); we simply go on later. */
@@ -438,8 +451,8 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     PyObject *result = NULL;
     if (err != NULL) {
         pyg_err_give(err);
-    } else if (args != NULL) {
-        result = PyObject_Call(run, args, kwargs);
+    } else if (me->start_args != NULL) {
+        result = PyObject_Call(run, me->start_args, me->start_kwargs);
     } else {
         result = PyObject_CallNoArgs(run);
     }
@@ -460,10 +473,11 @@ run_function(cg_greenlet *self_cg, cg_msg first)
             tr.exc = exc != NULL ? exc : Py_NewRef(PyExc_SystemError);
         }
     }
-    Py_XDECREF(args);
-    Py_XDECREF(kwargs);
+    Py_CLEAR(me->start_args);
+    Py_CLEAR(me->start_kwargs);
+    run = me->running_run;
     me->running_run = NULL;
-    Py_DECREF(run);     /* may run code; what is in transit is safe in tr */
+    Py_XDECREF(run);    /* may run code; what is in transit is safe in tr */
 
     me->flags |= PYG_FINISHING;
     PyGreenlet *to = find_receiver(t, me->parent, &tr, 1);
@@ -581,4 +595,14 @@ pyg_kill(pyg_thread *t, PyGreenlet *g)
     if (saved != NULL) {
         pyg_err_give(saved);
     }
+}
+
+void
+pyg_abandon(pyg_impl *gi)
+{
+    pyg_state_abandon(&gi->state);
+    Py_CLEAR(gi->waiting_on);
+    Py_CLEAR(gi->running_run);
+    Py_CLEAR(gi->start_args);
+    Py_CLEAR(gi->start_kwargs);
 }

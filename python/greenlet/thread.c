@@ -136,7 +136,7 @@ thread_state_cleared(PyObject *capsule)
     abandoned a = {t, NULL, 0, 0};
     (void)cg_foreach(discard_suspended, &a);
     for (size_t i = 0; i < a.n; i++) {
-        pyg_state_abandon(&PYG_IMPL(a.list[i])->state);
+        pyg_abandon(PYG_IMPL(a.list[i]));
     }
     for (size_t i = 0; i < a.n; i++) {
         Py_DECREF(a.list[i]);

@@ -1,0 +1,203 @@
+"""Shared helpers of the integration tests (gevent, eventlet, gunicorn).
+
+The tests run on Debian's /usr/bin/python3 with cgreenlet's build directory
+first on PYTHONPATH (see run.sh).  That directory is taken from the
+environment variable CG_INTEG_BUILD, or else from the first PYTHONPATH
+entry; every test checks that the ``greenlet`` module in use, in this
+process and in every child process, comes from it and not from
+/usr/lib/python3/dist-packages.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIGHT = bool(os.environ.get("CG_TEST_LIGHT"))
+STOCK_DIR = "/usr/lib/python3/dist-packages"
+
+
+def build_dir():
+    """The directory holding our greenlet package, or None if unknown."""
+    d = os.environ.get("CG_INTEG_BUILD")
+    if not d:
+        parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        d = parts[0] if parts else None
+    return os.path.realpath(d) if d else None
+
+
+BUILD = build_dir()
+
+
+def is_ours(path):
+    """True if PATH (a module's __file__) lies under our build directory."""
+    if not BUILD or not path:
+        return False
+    real = os.path.realpath(path)
+    return real.startswith(BUILD + os.sep) and not real.startswith(STOCK_DIR + os.sep)
+
+
+def assert_ours(test, path, what="greenlet"):
+    test.assertTrue(
+        is_ours(path),
+        "%s comes from %r, not from our build directory %r" % (what, path, BUILD))
+
+
+def has_module(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def skip_unless_module(name, package):
+    return unittest.skipUnless(
+        has_module(name),
+        "%s is not importable by %s (install the Debian package %s)"
+        % (name, sys.executable, package))
+
+
+def ensure_fd_limit(test, need):
+    """Raises the soft limit on open files to NEED if it is lower (skips the
+    test if the hard limit does not allow it)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            test.skipTest("needs %d open files, the hard limit is %d" % (need, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def child_env(ours=True, extra_path=()):
+    """Environment of a child interpreter.
+
+    With OURS, our build directory comes first on PYTHONPATH; without it,
+    PYTHONPATH holds only EXTRA_PATH, so the stock greenlet is imported.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    path = ([BUILD] if ours and BUILD else []) + list(extra_path)
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    if ours and BUILD:
+        env["CG_INTEG_BUILD"] = BUILD
+    else:
+        env.pop("CG_INTEG_BUILD", None)
+    return env
+
+
+def run_child(script, args=(), ours=True, timeout=120, env=None, extra_path=(HERE,)):
+    """Runs tests/integration/SCRIPT ARGS in a child interpreter.
+
+    Returns a dict: returncode (None if it timed out), stdout, stderr, and
+    results, the JSON objects the child printed (one a line)."""
+    cmd = [sys.executable, os.path.join(HERE, script)] + [str(a) for a in args]
+    child = child_env(ours, extra_path)
+    child.update(env or {})
+    try:
+        proc = subprocess.run(cmd, env=child, cwd=HERE, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+        out = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+    except subprocess.TimeoutExpired as e:
+        out = {"returncode": None, "stdout": _text(e.stdout), "stderr": _text(e.stderr)}
+    out["cmd"] = " ".join(cmd[1:])
+    out["timeout"] = timeout
+    out["results"] = []
+    for line in out["stdout"].splitlines():
+        if line.startswith("{"):
+            try:
+                out["results"].append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def describe(child):
+    """What to show when a child run went wrong."""
+    if child["returncode"] is None:
+        head = "%s did not finish within %s s" % (child["cmd"], child["timeout"])
+    else:
+        head = "%s exited with %s" % (child["cmd"], child["returncode"])
+    return "%s\n--- stdout:\n%s\n--- stderr:\n%s" % (
+        head, child["stdout"][-4000:], child["stderr"][-8000:])
+
+
+def run_script(test, script, *args, ours=True, timeout=120, env=None):
+    """Runs a child that prints one JSON result line; checks that it
+    succeeded with "ok": true (and, with OURS, on our greenlet).
+    Returns the decoded result."""
+    child = run_child(script, args, ours=ours, timeout=timeout, env=env)
+    test.assertEqual(child["returncode"], 0, describe(child))
+    test.assertTrue(child["results"], "no JSON result line\n" + describe(child))
+    result = child["results"][-1]
+    test.assertIs(result.get("ok"), True, "child reported failure\n" + describe(child))
+    if ours:
+        assert_ours(test, result.get("greenlet"), "greenlet in the child")
+    return result
+
+
+class ChildScenarios(unittest.TestCase):
+    """Runs several scenarios of one child script in ONE child process
+    (set up once per class, to pay the import of gevent/eventlet once);
+    each test then checks its own scenario's result."""
+
+    script = None
+    scenarios = ()
+    timeout = 180
+    child_env = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.child = run_child(cls.script, cls.scenarios, timeout=cls.timeout,
+                              env=cls.child_env)
+
+    def scenario(self, name):
+        by_name = {r.get("scenario"): r for r in self.child["results"]}
+        result = by_name.get(name)
+        if result is None:
+            self.fail("no result for scenario %r\n%s" % (name, describe(self.child)))
+        if result.get("ok") is not True:
+            self.fail("scenario %r failed in the child:\n%s\n--- child stderr:\n%s"
+                      % (name, result.get("error"), self.child["stderr"][-4000:]))
+        assert_ours(self, result.get("greenlet"), "greenlet in the child")
+        return result
+
+
+def run_scenarios(namespace, names, **common):
+    """Child side: runs scenario_NAME() from NAMESPACE for each name and
+    reports each (a failure is reported with its traceback, and the next
+    scenario still runs).  Returns the exit status: 0 if all held."""
+    import traceback
+    failed = 0
+    for name in names:
+        try:
+            extra = namespace["scenario_" + name]() or {}
+        except BaseException:  # noqa: B902 - reported, then the next one runs
+            failed += 1
+            report(ok=False, scenario=name, error=traceback.format_exc())
+            continue
+        extra.update(common)
+        report(scenario=name, **extra)
+    return 1 if failed else 0
+
+
+def _text(b):
+    if b is None:
+        return ""
+    if isinstance(b, bytes):
+        return b.decode("utf-8", "replace")
+    return b
+
+
+def report(ok=True, **kw):
+    """Prints the JSON result line of a child script."""
+    import greenlet
+    kw.setdefault("greenlet", greenlet.__file__)
+    kw["ok"] = ok
+    sys.stdout.write(json.dumps(kw) + "\n")
+    sys.stdout.flush()

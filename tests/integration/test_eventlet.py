@@ -1,0 +1,58 @@
+"""eventlet (Debian's python3-eventlet) on our greenlet.
+
+The scenarios run in child processes (eventlet_child.py): all but one
+share a child, and monkey_patch(), which changes its process for good,
+has its own.  Deprecation warnings of eventlet 0.33 are ignored.
+"""
+import unittest
+
+from integ_support import ChildScenarios, is_ours, skip_unless_module
+
+
+class EventletScenarios(ChildScenarios):
+    script = "eventlet_child.py"
+
+    def scenario(self, name):
+        result = super().scenario(name)
+        self.assertFalse(is_ours(result["eventlet"]), "eventlet must be Debian's own")
+        return result
+
+
+@skip_unless_module("eventlet", "python3-eventlet")
+class TestEventlet(EventletScenarios):
+    scenarios = ("greenpool", "green_socket", "queue", "timeout", "spawn_kill", "tpool", "wsgi")
+
+    def test_greenpool(self):
+        self.assertEqual(self.scenario("greenpool")["peak"], 5)
+
+    def test_green_socket_echo(self):
+        self.assertEqual(self.scenario("green_socket")["clients"], 200)
+
+    def test_queue(self):
+        self.assertEqual(self.scenario("queue")["items"], 200)
+
+    def test_timeout(self):
+        self.scenario("timeout")
+
+    def test_spawn_n_and_kill(self):
+        self.scenario("spawn_kill")
+
+    def test_tpool(self):
+        self.assertEqual(self.scenario("tpool")["calls"], 30)
+
+    def test_wsgi_concurrent_clients(self):
+        result = self.scenario("wsgi")
+        self.assertEqual(result["clients"], 40)
+        self.assertTrue(is_ours(result["app_greenlet"]))
+
+
+@skip_unless_module("eventlet", "python3-eventlet")
+class TestEventletMonkeyPatch(EventletScenarios):
+    scenarios = ("monkey_patch",)
+
+    def test_monkey_patch(self):
+        self.assertEqual(self.scenario("monkey_patch")["clients"], 50)
+
+
+if __name__ == "__main__":
+    unittest.main()
