@@ -169,9 +169,12 @@ check-python-asan:
 	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
 
 # The Python tests under valgrind memcheck (PYTHONMALLOC=malloc), light
-# sizes.
+# sizes: the modules that drive the switch machinery (the whole suite
+# would take most of an hour there).
+VALGRIND_PY_TESTS ?= test_smoke test_switch test_throw test_attributes test_contextvars test_capi
 check-python-valgrind:
 	@if command -v valgrind >/dev/null && [ -x $(ASAN_PY) ]; then \
+	    PYG_TESTS="$(VALGRIND_PY_TESTS)" \
 	    PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
 	    PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1" \
 	    sh tests/run-python-tests.sh valgrind $(ASAN_PY); \

@@ -4,7 +4,8 @@
 # usage: run-python-tests.sh LABEL PYTHON
 # Environment: PYG_CFLAGS (extra compiler flags, e.g. sanitizers),
 # PYG_RUN (a prefix command, e.g. valgrind), PYG_ENV (extra VAR=value
-# settings for the test process), PYG_PATTERN (test file pattern).
+# settings for the test process), PYG_PATTERN (test file pattern) or
+# PYG_TESTS (test module names).
 # Counts go to build/results/python-LABEL; a crash of the runner counts
 # as one more failure.
 label=$1
@@ -21,8 +22,12 @@ cp python/greenlet/__init__.py python/greenlet/greenlet.h "$out/greenlet/"
 # The C API test extension of test_capi, next to the package it uses.
 sh tests/python/capi/build.sh "$py" "$out" $PYG_CFLAGS >>"$out/build.log" 2>&1 || cat "$out/build.log"
 log=$out/test.log
-env PYTHONPATH="$PWD/$out:$PWD/tests/python" $PYG_ENV timeout 1800 $PYG_RUN "$py" -m unittest discover \
-    -s tests/python -p "${PYG_PATTERN:-test_*.py}" -v >"$log" 2>&1
+if [ -n "$PYG_TESTS" ]; then
+    set -- -m unittest -v $PYG_TESTS
+else
+    set -- -m unittest discover -s tests/python -p "${PYG_PATTERN:-test_*.py}" -v
+fi
+env PYTHONPATH="$PWD/$out:$PWD/tests/python" $PYG_ENV timeout 1800 $PYG_RUN "$py" "$@" >"$log" 2>&1
 rc=$?
 # unittest -v: one "... ok|FAIL|ERROR|skipped|expected failure" per test.
 pass=$(grep -cE '\.\.\. (ok|expected failure)$' "$log")
