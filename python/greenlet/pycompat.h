@@ -41,6 +41,9 @@
 #define PYG_FRAME_EXECUTABLE (PY_VERSION_HEX >= 0x030D0000)
 /* 3.12+: a frame's function is f_funcobj (3.11: f_func). */
 #define PYG_FRAME_FUNCOBJ (PY_VERSION_HEX >= 0x030C0000)
+/* 3.12+: a frame's stacktop is -1 except while it waits on a Python
+   callee (3.11 leaves a stale value behind). */
+#define PYG_STACKTOP_RESET (PY_VERSION_HEX >= 0x030C0000)
 /* 3.12+: eval loops put entry ("shim") frames on the C stack. */
 #define PYG_CSTACK_SHIM_FRAMES (PY_VERSION_HEX >= 0x030C0000)
 /* 3.12+: sys.settrace/setprofile run on code instrumentation, applied

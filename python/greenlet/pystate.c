@@ -467,7 +467,7 @@ pyg_state_abandon(pyg_pystate *s)
 {
     /* The variables of every frame, and the value stack where its extent
        is known: for the innermost frame from the switch() call's
-       arguments, on 3.11+ for frames waiting on a Python callee from the
+       arguments, on 3.12+ for frames waiting on a Python callee from the
        frame's saved stack top.  Other temporaries (of frames waiting in a
        C call) are known only to the evaluator's lost C locals. */
     Py_CLEAR(s->exc_objs[0]);
@@ -497,10 +497,12 @@ pyg_state_abandon(pyg_pystate *s)
         }
         PyObject **stack = f->localsplus + co->co_nlocalsplus;
         PyObject **top = innermost ? hinted_top(s, stack, co->co_stacksize) : NULL;
+#if PYG_STACKTOP_RESET
         if (top == NULL && f->stacktop > co->co_nlocalsplus &&
             f->stacktop <= co->co_nlocalsplus + co->co_stacksize) {
             top = f->localsplus + f->stacktop;
         }
+#endif
         clear_slots(f->localsplus, stack);
         if (top != NULL) {
             clear_slots(stack, top);
