@@ -164,7 +164,7 @@ ASAN_PY ?= /usr/bin/python3
 check-python-asan:
 	@if [ -x $(ASAN_PY) ]; then \
 	    PYG_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    PYG_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0 CG_TEST_LIGHT=1" \
+	    PYG_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0 CG_TEST_LIGHT=1 CG_TEST_ASAN=1" \
 	    CC=gcc sh tests/run-python-tests.sh asan $(ASAN_PY); \
 	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
 
