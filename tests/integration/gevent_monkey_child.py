@@ -24,24 +24,9 @@ import gevent  # noqa: E402
 import gevent.socket  # noqa: E402
 import greenlet  # noqa: E402
 
-from integ_support import run_scenarios  # noqa: E402
+from integ_support import check, recv_exact, run_scenarios  # noqa: E402
 
 BOUND = 60
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
 
 
 def scenario_threading():

@@ -201,3 +201,20 @@ def report(ok=True, **kw):
     kw["ok"] = ok
     sys.stdout.write(json.dumps(kw) + "\n")
     sys.stdout.flush()
+
+
+def check(cond, what):
+    """Raises AssertionError(what) unless cond: for scenario scripts."""
+    if not cond:
+        raise AssertionError(what)
+
+
+def recv_exact(sock, n):
+    """Reads n bytes from sock, or fewer if it closes first."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf

@@ -16,7 +16,8 @@ import unittest
 
 import greenlet
 
-from integ_support import LIGHT, assert_ours, ensure_fd_limit, has_module, is_ours
+from integ_support import (LIGHT, assert_ours, ensure_fd_limit, has_module, is_ours,
+                          recv_exact)
 
 if has_module("gevent"):
     import gevent
@@ -34,17 +35,6 @@ else:
 
 # Bounds on waits: never reached when things work.
 BOUND = 60
-
-
-def recv_exact(sock, n):
-    """Reads exactly N bytes (fewer only at EOF)."""
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
 
 
 def recv_all(sock, limit=1 << 20):
