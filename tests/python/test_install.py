@@ -26,8 +26,8 @@ def _setuptools_major():
 
 
 # pyproject.toml's [project] table needs setuptools 61 or newer.
-@unittest.skipUnless(_have("pip") and _setuptools_major() >= 61,
-                     "needs pip and setuptools >= 61 for this interpreter "
+@unittest.skipUnless(_have("pip") and _have("wheel") and _setuptools_major() >= 61,
+                     "needs pip, wheel and setuptools >= 61 for this interpreter "
                      "(Debian: python3-pip, python3-setuptools)")
 @unittest.skipIf(os.environ.get("CG_TEST_ASAN"),
                  "a build under the preloaded ASan runtime proves nothing more")
