@@ -18,9 +18,10 @@ def _have(module):
 
 
 def _setuptools_major():
+    # From the metadata: importing setuptools here would disturb distutils.
     try:
-        import setuptools
-        return int(setuptools.__version__.split(".")[0])
+        from importlib.metadata import version
+        return int(version("setuptools").split(".")[0])
     except Exception:
         return 0
 
