@@ -171,6 +171,21 @@ pyg_dematerialize(pyg_impl *g)
     Py_CLEAR(g->main);
 }
 
+/* Replaces the candidate *g by its parent (references move along);
+   -1 with greenlet.error if the collector broke the lineage there. */
+static int
+climb(PyGreenlet **g)
+{
+    PyGreenlet *next = (PyGreenlet *)Py_XNewRef((PyObject *)PYG_IMPL(*g)->parent);
+    Py_DECREF(*g);
+    *g = next;
+    if (next == NULL) {
+        PyErr_SetString(PyExc_GreenletError, "cannot switch to a garbage collected greenlet");
+        return -1;
+    }
+    return 0;
+}
+
 /* Finds who receives `tr` sent towards `target` from thread `t`, and
    returns a new reference to it: the current greenlet (nothing to
    switch), a suspended greenlet of `t`, or a not-started one now ready to
@@ -207,14 +222,9 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
                 }
                 Py_CLEAR(tr->exc);
             }
-            PyGreenlet *next = (PyGreenlet *)Py_XNewRef((PyObject *)gi->parent);
-            Py_DECREF(g);
-            g = next;
             Py_CLEAR(run);
             first = 0;
-            if (g == NULL) {
-                PyErr_SetString(PyExc_GreenletError,
-                                "cannot switch to a garbage collected greenlet");
+            if (climb(&g) < 0) {
                 goto failed;
             }
             continue;
@@ -224,14 +234,9 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
             return g;
         }
         if (tr->exc != NULL && !(first && !finishing)) {
-            PyGreenlet *next = (PyGreenlet *)Py_XNewRef((PyObject *)gi->parent);
             die_unrun(gi);
-            Py_DECREF(g);
-            g = next;
             Py_CLEAR(run);
-            if (g == NULL) {
-                PyErr_SetString(PyExc_GreenletError,
-                                "cannot switch to a garbage collected greenlet");
+            if (climb(&g) < 0) {
                 goto failed;
             }
             continue;
