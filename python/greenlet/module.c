@@ -13,9 +13,8 @@ PyObject *PyExc_GreenletError;
 PyObject *PyExc_GreenletExit;
 
 void
-pyg_raise_status(cg_status st, const pyg_impl *target)
+pyg_raise_status(cg_status st)
 {
-    (void)target;
     switch (st) {
     case CG_ENOMEM:
         PyErr_NoMemory();

@@ -158,6 +158,6 @@ int pyg_type_ready(PyObject *module);
 /* ---- module.c ---------------------------------------------------------- */
 
 /* The error for a refused core switch, as a Python exception. */
-void pyg_raise_status(cg_status st, const pyg_impl *target);
+void pyg_raise_status(cg_status st);
 
 #endif

@@ -102,6 +102,28 @@ transit_value(pyg_transit *tr)
     return v;
 }
 
+/* The core message that carries `tr` to receiver `to`, taking what it
+   needs out of `tr`.  A greenlet about to start gets an empty message: it
+   takes its start fields instead.  -1 with an exception if the value
+   could not be built. */
+static int
+transit_msg(const pyg_impl *to, pyg_transit *tr, cg_msg *msg)
+{
+    msg->kind = CG_VALUE;
+    msg->value = NULL;
+    if (to->flags & PYG_FRESH) {
+        return 0;
+    }
+    if (tr->exc != NULL) {
+        msg->kind = CG_ERROR;
+        msg->value = tr->exc;
+        tr->exc = NULL;
+        return 0;
+    }
+    msg->value = transit_value(tr);
+    return msg->value != NULL ? 0 : -1;
+}
+
 /* ---- finding the receiver ------------------------------------------------ */
 
 static void
@@ -148,7 +170,7 @@ make_core(pyg_thread *t, pyg_impl *g)
     cg_greenlet *cg;
     cg_status st = cg_create(&cg, run_function, t->main_cg, NULL);
     if (st != CG_OK) {
-        pyg_raise_status(st, g);
+        pyg_raise_status(st);
         return -1;
     }
     cg_set_userdata(cg, g);
@@ -355,19 +377,10 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         return deliver_here(t, tr);
     }
     pyg_impl *gi = PYG_IMPL(g);
-    cg_msg msg = {CG_VALUE, NULL};
-    if (!(gi->flags & PYG_FRESH)) {
-        if (tr->exc != NULL) {
-            msg.kind = CG_ERROR;
-            msg.value = tr->exc;
-            tr->exc = NULL;
-        } else {
-            msg.value = transit_value(tr);
-            if (msg.value == NULL) {
-                Py_DECREF(g);
-                return NULL;
-            }
-        }
+    cg_msg msg;
+    if (transit_msg(gi, tr, &msg) < 0) {
+        Py_DECREF(g);
+        return NULL;
     }
     /* While suspended, the reference to the target belongs to the
        greenlet, not to this C frame (see pyg_abandon). */
@@ -384,7 +397,7 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         }
         Py_XDECREF((PyObject *)msg.value);
         transit_clear(tr);
-        pyg_raise_status(st, gi);
+        pyg_raise_status(st);
         Py_XDECREF(g);
         return NULL;
     }
@@ -487,19 +500,10 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     me->flags |= PYG_FINISHING;
     PyGreenlet *to = find_receiver(t, me->parent, &tr, 1);
     pyg_impl *ti = PYG_IMPL(to);
-    cg_msg msg = {CG_VALUE, NULL};
-    if (!(ti->flags & PYG_FRESH)) {
-        if (tr.exc != NULL) {
-            msg.kind = CG_ERROR;
-            msg.value = tr.exc;
-            tr.exc = NULL;
-        } else {
-            msg.value = transit_value(&tr);
-            if (msg.value == NULL) {
-                msg.kind = CG_ERROR;
-                msg.value = pyg_err_take();
-            }
-        }
+    cg_msg msg;
+    if (transit_msg(ti, &tr, &msg) < 0) {
+        msg.kind = CG_ERROR;    /* the conversion's error goes instead */
+        msg.value = pyg_err_take();
     }
     (void)cg_set_parent(self_cg, ti->cg);
     /* `to` stays referenced by its own parent chain or the thread. */
