@@ -265,6 +265,18 @@ int cg_foreach(int (*fn)(cg_greenlet *g, void *arg), void *arg);
    switches. */
 void cg_trim(void);
 
+/* Ends the calling thread's use of the library now, exactly as its exit
+   would later: its greenlets become dead without running, their stacks
+   are released, and their objects stay valid for their owners to
+   destroy -- from any thread from here on (a greenlet of a live thread can
+   only be destroyed by that thread).  For an embedder that learns of the
+   end of a thread before the thread itself has gone (an interpreter
+   clearing its thread state).  Must be called from the thread's main
+   greenlet; the next call into the library in this thread starts afresh
+   with a new main greenlet.  No-op if the thread has no state.  Never
+   switches. */
+void cg_thread_exit(void);
+
 /* ---- hooks for embedders ------------------------------------------------ */
 
 typedef enum cg_hook_event {

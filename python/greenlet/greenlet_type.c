@@ -500,6 +500,7 @@ green_traverse(PyGreenlet *self, visitproc visit, void *arg)
     Py_VISIT(gi->start_args);
     Py_VISIT(gi->start_kwargs);
     Py_VISIT(gi->start_error);
+    Py_VISIT(gi->trace_via);
     Py_VISIT(gi->main);
     return pyg_state_traverse(&gi->state, visit, arg);
 }
@@ -521,14 +522,6 @@ green_clear(PyGreenlet *self)
     return 0;
 }
 
-/* A suspended greenlet whose last reference goes must be killed (S77). */
-static int
-needs_kill(const pyg_impl *gi)
-{
-    return gi != NULL && !(gi->flags & (PYG_MAIN | PYG_LEAKED | PYG_DISCARDED)) &&
-           gi->cg != NULL && cg_get_state(gi->cg) == CG_SUSPENDED;
-}
-
 /* Called with the object resurrected (one reference, ours).  Returns 1 if
    the object must stay alive. */
 static int
@@ -539,12 +532,12 @@ kill_for_dealloc(PyGreenlet *self)
         return 0;   /* S85, S91: discarded without running */
     }
     pyg_thread *t = pyg_thread_peek();
-    if (t != gi->thread || t->kill_depth >= KILL_NEST_MAX) {
+    if (t != gi->thread || t->kill_depth >= KILL_NEST_MAX || !pyg_kill_allowed(t)) {
         pyg_defer_kill(gi->thread, self);   /* S82; takes our reference */
         return 1;
     }
     pyg_kill(t, self);
-    if (needs_kill(gi) && Py_REFCNT(self) == 1) {
+    if (pyg_needs_kill(gi) && Py_REFCNT(self) == 1) {
         /* S78: it switched away, and nothing else refers to it. */
         PyObject *r = PyObject_Repr((PyObject *)self);
         if (r != NULL) {
@@ -585,6 +578,7 @@ impl_free(pyg_impl *gi)
     Py_CLEAR(gi->start_args);
     Py_CLEAR(gi->start_kwargs);
     Py_CLEAR(gi->start_error);
+    Py_CLEAR(gi->trace_via);
     pyg_state_clear(&gi->state);
     if (gi->flags & PYG_MAIN) {
         if (gi->thread->main != gi->self) {
@@ -603,7 +597,7 @@ green_dealloc(PyGreenlet *self)
 {
     PyObject_GC_UnTrack(self);
     pyg_impl *gi = self->pimpl;
-    if (needs_kill(gi)) {
+    if (pyg_needs_kill(gi)) {
         Py_SET_REFCNT(self, 1);
         if (kill_for_dealloc(self)) {
             /* Alive again (resurrected, queued or leaked).  A heap
@@ -630,16 +624,30 @@ green_dealloc(PyGreenlet *self)
     }
 }
 
-/* Cycles found by the collector: the kill runs while every object of the
-   cycle is still intact (PEP 442). */
+/* Cycles found by the collector (S80).  The kill cannot run here: the
+   collector's lists of the objects it is examining lie in this thread's C
+   stack, which the switch into the dying greenlet would move away while
+   its code frees objects on those lists.  So the greenlet is resurrected
+   into its thread's kill queue, which the collection's "stop" callback
+   (or the thread's next greenlet operation) works off once the collector
+   is done; every object of the cycle is still intact then.  Called
+   outside a collection (a subclass's deallocation), it kills at once. */
 static void
 green_finalize(PyGreenlet *self)
 {
     pyg_impl *gi = self->pimpl;
-    if (!needs_kill(gi) || pyg_finalizing() || gi->thread != pyg_thread_peek()) {
+    pyg_thread *t = pyg_thread_peek();
+    if (!pyg_needs_kill(gi) || pyg_finalizing() || pyg_thread_exited(gi->thread)) {
         return;
     }
-    pyg_kill(gi->thread, self);
+    if (gi->thread == t && pyg_kill_allowed(t)) {
+        pyg_kill(t, self);
+        return;
+    }
+    /* Another thread's greenlet waits the same way for its own thread's
+       next greenlet operation (S82). */
+    gi->flags |= PYG_FOUND_GARBAGE;
+    pyg_defer_kill(gi->thread, (PyGreenlet *)Py_NewRef((PyObject *)self));
 }
 
 /* ---- the type ------------------------------------------------------------- */

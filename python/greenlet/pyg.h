@@ -38,7 +38,8 @@ enum pyg_flags {
     PYG_FINISHING = 1 << 2,     /* its run has returned: dead (S30) */
     PYG_FRESH = 1 << 3,         /* core greenlet made, not yet entered */
     PYG_LEAKED = 1 << 4,        /* survived its kill: kept forever (S78) */
-    PYG_DISCARDED = 1 << 5      /* its stack was abandoned (S85, S91) */
+    PYG_DISCARDED = 1 << 5,     /* its stack was abandoned (S85, S91) */
+    PYG_FOUND_GARBAGE = 1 << 6  /* queued by the collector for a kill (S80) */
 };
 
 typedef struct pyg_impl {
@@ -54,6 +55,9 @@ typedef struct pyg_impl {
     PyObject *start_args;       /*   what the run function starts with */
     PyObject *start_kwargs;
     PyObject *start_error;
+    PyGreenlet *trace_via;      /* owned: the origin its next arrival is
+                                   traced from, when that is not the
+                                   greenlet it comes from (see switch.c) */
     unsigned flags;
     pyg_pystate state;          /* interpreter state while not running */
 } pyg_impl;
@@ -67,6 +71,7 @@ struct pyg_thread {
     pyg_carry carry;            /* LEAVE -> ENTER */
     pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
     int kill_depth;             /* kills in progress (bounded nesting) */
+    int in_gc_stop;             /* our collector "stop" callback is running */
     pthread_mutex_t lock;       /* guards the deferred-kill queue */
     PyGreenlet **deferred;      /* owned references, killed in this thread */
     size_t n_deferred, cap_deferred;
@@ -105,12 +110,17 @@ void pyg_run_deferred(pyg_thread *t);
 /* Hands a greenlet of live thread `t` to that thread for killing; steals
    the reference. */
 void pyg_defer_kill(pyg_thread *t, PyGreenlet *g);
+/* 1 if thread `t` may switch to kill a greenlet now: no collection is in
+   progress, whose lists may lie in the C stack a switch would move away
+   (copy-stack mode), or the collection is over but for its callbacks. */
+int pyg_kill_allowed(const pyg_thread *t);
 /* 1 if `t`'s OS thread has exited. */
 int pyg_thread_exited(const pyg_thread *t);
 /* Frees a thread state; only from its main greenlet's deallocation after
    the thread has exited. */
 void pyg_thread_free(pyg_thread *t);
-/* Installs the switch hook and the thread-exit key.  0 or -1 with an
+/* Installs the switch hook, the thread-exit key and the collector
+   callback that kills what a collection found (S80).  0 or -1 with an
    exception. */
 int pyg_thread_setup(void);
 
@@ -132,8 +142,12 @@ PyObject *pyg_switch(PyGreenlet *target, pyg_transit *tr);
    with TypeError (or the constructor's error) if the arguments are bad. */
 PyObject *pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb);
 /* Kills suspended `g` of the calling thread with GreenletExit (S77, S78);
-   preserves a pending exception; reports failures as unraisable. */
+   preserves a pending exception; reports failures as unraisable.  Only
+   where pyg_kill_allowed(t). */
 void pyg_kill(pyg_thread *t, PyGreenlet *g);
+/* 1 if `g` is suspended and would have to be killed on its last
+   reference (S77). */
+int pyg_needs_kill(const pyg_impl *g);
 /* Releases what a greenlet whose stack was abandoned (thread exit) still
    holds for its frames and its pending calls.  May run Python code. */
 void pyg_abandon(pyg_impl *gi);

@@ -3,13 +3,12 @@
  * state.  See docs/python-state.md for the per-version field reference;
  * each block below is selected by a flag of pycompat.h.
  */
-#include <patchlevel.h>
-#if PY_VERSION_HEX >= 0x030C0000
-/* Only for the layout of _PyInterpreterFrame (owner, previous) on 3.12+;
-   no internal function is called.  Must come before Python.h. */
+/* For the layout of _PyInterpreterFrame (owner, previous) on 3.12+ and
+   of the interpreter's collector state (`collecting`) everywhere; no
+   internal function is called.  Must come before Python.h. */
 #define Py_BUILD_CORE_MODULE 1
-#endif
 #include "pycompat.h"
+#include <internal/pycore_interp.h>
 #if PYG_INTERP_FRAMES
 #include <internal/pycore_frame.h>
 #else
@@ -462,6 +461,101 @@ hinted_top(const pyg_pystate *s, PyObject **stack, int size)
     return NULL;
 }
 
+#if PYG_FRAME_OBJECT_CHAIN
+/* Drops what the lost C stack held of an abandoned greenlet's frames:
+   the evaluator's own reference to each frame it was running (a
+   generator's frame belongs to its generator), so the frames go unless
+   somebody else (a traceback) still refers to them. */
+static void
+abandon_frames(pyg_pystate *s)
+{
+    PyFrameObject *f = s->frame;
+    s->frame = NULL;
+    Py_XINCREF(f);
+    while (f != NULL) {
+        PyFrameObject *back = f->f_back;
+        Py_XINCREF(back);
+        if (f->f_gen == NULL) {
+            Py_DECREF(f);
+        }
+        Py_DECREF(f);
+        f = back;
+    }
+}
+#else
+static PyObject **
+frame_code_slot(_PyInterpreterFrame *f)
+{
+#if PYG_FRAME_EXECUTABLE
+    return &f->f_executable;
+#else
+    return (PyObject **)&f->f_code;
+#endif
+}
+
+/* Gives frame object `fo` of abandoned frame `f` a copy of the frame, as
+   CPython does for a frame object that outlives its frame, so that it no
+   longer points into the data stack: its variables are gone already, its
+   value stack is left out (its extent is not known everywhere), its
+   code moves over; its globals and builtins, borrowed from the function,
+   keep one reference each for good. */
+static void
+detach_frame_object(PyFrameObject *fo, _PyInterpreterFrame *f, int nlocalsplus)
+{
+    _PyInterpreterFrame *copy = (_PyInterpreterFrame *)fo->_f_frame_data;
+    Py_XINCREF(f->f_globals);
+    Py_XINCREF(f->f_builtins);
+    f->stacktop = nlocalsplus;
+    memcpy(copy, f, (size_t)((char *)&f->localsplus[nlocalsplus] - (char *)f));
+    *frame_code_slot(f) = NULL;
+    copy->owner = FRAME_OWNED_BY_FRAME_OBJECT;
+    copy->previous = NULL;
+    fo->f_frame = copy;
+    if (!PyObject_GC_IsTracked((PyObject *)fo)) {
+        PyObject_GC_Track((PyObject *)fo);
+    }
+}
+
+/* Frees the data-stack chunks of an abandoned greenlet, whose frames'
+   variables are cleared: every frame object that still points into them
+   gets its own copy first (linked to its caller's frame object, as the
+   chain is cut), the code and function of the frames go. */
+static void
+abandon_frames(pyg_pystate *s)
+{
+    for (_PyInterpreterFrame *f = s->frame, *prev; f != NULL; f = prev) {
+        prev = f->previous;
+        PyFrameObject *fo = f->frame_obj;
+        if (fo != NULL && Py_REFCNT(fo) > 1 && fo->f_back == NULL && prev != NULL &&
+            prev->frame_obj != NULL) {
+            fo->f_back = (PyFrameObject *)Py_NewRef((PyObject *)prev->frame_obj);
+        }
+        if (f->owner != FRAME_OWNED_BY_THREAD) {
+            f->previous = NULL;     /* a generator's: stuck running */
+            continue;
+        }
+        PyCodeObject *co = frame_code(f);
+        f->frame_obj = NULL;
+        if (fo != NULL && Py_REFCNT(fo) > 1 && co != NULL) {
+            detach_frame_object(fo, f, co->co_nlocalsplus);
+        }
+        Py_XDECREF(fo);
+#if PYG_FRAME_FUNCOBJ
+        Py_CLEAR(f->f_funcobj);
+#else
+        Py_CLEAR(f->f_func);
+#endif
+        Py_CLEAR(*frame_code_slot(f));
+    }
+    s->frame = NULL;
+    for (_PyStackChunk *c = s->chunk, *prev; c != NULL; c = prev) {
+        prev = c->previous;
+        free_chunk(c);
+    }
+    s->chunk = s->top = s->limit = NULL;
+}
+#endif
+
 void
 pyg_state_abandon(pyg_pystate *s)
 {
@@ -506,22 +600,13 @@ pyg_state_abandon(pyg_pystate *s)
         clear_slots(f->localsplus, stack);
         if (top != NULL) {
             clear_slots(stack, top);
-            f->stacktop = co->co_nlocalsplus;
         }
         Py_CLEAR(f->f_locals);
-        /* The function too (its closure often holds the thread's main
-           greenlet).  The frame borrows its globals and builtins from it:
-           one reference each is kept for good, so that a frame object
-           still reachable somewhere never sees them freed. */
-        Py_XINCREF(f->f_globals);
-        Py_XINCREF(f->f_builtins);
-#if PYG_FRAME_FUNCOBJ
-        Py_CLEAR(f->f_funcobj);
-#else
-        Py_CLEAR(f->f_func);
-#endif
     }
 #endif
+    /* Only now that no variable of any of its frames is left: finalizers
+       run above may still have looked at the frames. */
+    abandon_frames(s);
 }
 
 /* ---- introspection ----------------------------------------------------- */
@@ -686,4 +771,11 @@ pyg_finalizing(void)
 #else
     return _Py_IsFinalizing();
 #endif
+}
+
+int
+pyg_gc_collecting(void)
+{
+    PyThreadState *ts = pyg_tstate_unchecked();
+    return ts != NULL && ts->interp->gc.collecting != 0;
 }

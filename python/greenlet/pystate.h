@@ -134,4 +134,8 @@ PyThreadState *pyg_tstate_unchecked(void);
 /* 1 once interpreter finalization has begun. */
 int pyg_finalizing(void);
 
+/* 1 while the interpreter's cyclic garbage collector is collecting (in
+   this thread, or in another one that let go of the GIL meanwhile). */
+int pyg_gc_collecting(void);
+
 #endif

@@ -217,16 +217,22 @@ climb(PyGreenlet **g)
    which starts and dies in place (S59).
    Looking up `run` runs Python code, which may change everything: the
    candidate is then examined again (S18).
+   An exception passing through not-started greenlets is traced as upstream
+   does, one hop into and one out of each (S97): the hops into them are
+   traced here, and *via is set to a new reference to the last of them,
+   the origin of the final hop, to be traced on arrival (else NULL).
    Errors: when `finishing`, an error replaces what is in transit and
    delivery goes on up the chain, ending at the thread's main greenlet
    (S29); otherwise NULL is returned with the exception set and `tr` is
    left for the caller. */
 static PyGreenlet *
-find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
+find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
+              PyGreenlet **via)
 {
     PyGreenlet *g = (PyGreenlet *)Py_XNewRef((PyObject *)target);
     PyObject *run = NULL;
     int first = 1;
+    *via = NULL;
     for (;;) {
         pyg_impl *gi = g != NULL ? PYG_IMPL(g) : NULL;
         pyg_thread *owner = gi != NULL ? pyg_owner(gi) : NULL;
@@ -258,6 +264,12 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
         if (tr->exc != NULL && !(first && !finishing)) {
             die_unrun(gi);
             Py_CLEAR(run);
+            if (t->trace != NULL) {
+                if (pyg_trace(t, 1, *via != NULL ? *via : t->current, g) < 0) {
+                    goto failed;
+                }
+                Py_XSETREF(*via, (PyGreenlet *)Py_NewRef((PyObject *)g));
+            }
             if (climb(&g) < 0) {
                 goto failed;
             }
@@ -287,6 +299,7 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing)
         Py_CLEAR(run);
         if (!finishing) {
             Py_XDECREF(g);
+            Py_CLEAR(*via);
             return NULL;
         }
         /* The error goes on up the chain; the thread's main greenlet
@@ -325,14 +338,18 @@ static int
 arrived(pyg_thread *t, int is_throw)
 {
     PyGreenlet *origin = t->origin;
+    pyg_impl *me = PYG_IMPL(t->current);
+    PyGreenlet *via = me->trace_via;
     t->origin = NULL;
+    me->trace_via = NULL;
     int rc = 0;
     if (t->trace != NULL && origin != NULL) {
-        rc = pyg_trace(t, is_throw, origin, t->current);
+        rc = pyg_trace(t, is_throw, via != NULL ? via : origin, t->current);
     }
-    if (origin != NULL) {
+    if (origin != NULL || via != NULL) {
         PyObject *exc = rc < 0 ? pyg_err_take() : NULL;
-        Py_DECREF(origin);
+        Py_XDECREF(origin);
+        Py_XDECREF(via);
         if (exc != NULL) {
             pyg_err_give(exc);
         }
@@ -340,15 +357,21 @@ arrived(pyg_thread *t, int is_throw)
     return rc;
 }
 
+/* Takes `tr` to the current greenlet itself; `via` (stolen) as in
+   find_receiver. */
 static PyObject *
-deliver_here(pyg_thread *t, pyg_transit *tr)
+deliver_here(pyg_thread *t, pyg_transit *tr, PyGreenlet *via)
 {
     int is_throw = tr->exc != NULL;
     if (t->trace != NULL) {
-        if (pyg_trace(t, is_throw, t->current, t->current) < 0) {
+        int rc = pyg_trace(t, is_throw, via != NULL ? via : t->current, t->current);
+        Py_XDECREF(via);
+        if (rc < 0) {
             transit_clear(tr);
             return NULL;
         }
+    } else {
+        Py_XDECREF(via);
     }
     if (is_throw) {
         PyObject *exc = tr->exc;
@@ -367,21 +390,24 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         transit_clear(tr);
         return NULL;
     }
-    PyGreenlet *g = find_receiver(t, target, tr, 0);
+    PyGreenlet *via;
+    PyGreenlet *g = find_receiver(t, target, tr, 0, &via);
     if (g == NULL) {
         transit_clear(tr);
         return NULL;
     }
     if (g == t->current) {
         Py_DECREF(g);
-        return deliver_here(t, tr);
+        return deliver_here(t, tr, via);
     }
     pyg_impl *gi = PYG_IMPL(g);
     cg_msg msg;
     if (transit_msg(gi, tr, &msg) < 0) {
         Py_DECREF(g);
+        Py_XDECREF(via);
         return NULL;
     }
+    Py_XSETREF(gi->trace_via, via);     /* no code runs until the switch */
     /* While suspended, the reference to the target belongs to the
        greenlet, not to this C frame (see pyg_abandon). */
     pyg_impl *me = PYG_IMPL(t->current);
@@ -392,6 +418,7 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
     g = me->waiting_on;
     me->waiting_on = outer;
     if (st != CG_OK) {
+        Py_CLEAR(gi->trace_via);
         if (gi->flags & PYG_FRESH) {
             unstart(gi, tr);
         }
@@ -498,7 +525,8 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     Py_XDECREF(run);    /* may run code; what is in transit is safe in tr */
 
     me->flags |= PYG_FINISHING;
-    PyGreenlet *to = find_receiver(t, me->parent, &tr, 1);
+    PyGreenlet *via;
+    PyGreenlet *to = find_receiver(t, me->parent, &tr, 1, &via);
     pyg_impl *ti = PYG_IMPL(to);
     cg_msg msg;
     if (transit_msg(ti, &tr, &msg) < 0) {
@@ -508,6 +536,7 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     (void)cg_set_parent(self_cg, ti->cg);
     /* `to` stays referenced by its own parent chain or the thread. */
     Py_DECREF(to);
+    Py_XSETREF(ti->trace_via, via);     /* after the last code that may run */
     pyg_state_run_epilogue(pyg_tstate_unchecked(), &room);
     return msg;
 }
@@ -574,6 +603,13 @@ pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb)
 }
 
 /* ---- killing ------------------------------------------------------------- */
+
+int
+pyg_needs_kill(const pyg_impl *gi)
+{
+    return gi != NULL && !(gi->flags & (PYG_MAIN | PYG_LEAKED | PYG_DISCARDED)) &&
+           gi->cg != NULL && cg_get_state(gi->cg) == CG_SUSPENDED;
+}
 
 void
 pyg_kill(pyg_thread *t, PyGreenlet *g)

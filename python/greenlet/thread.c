@@ -142,6 +142,10 @@ thread_state_cleared(PyObject *capsule)
         Py_DECREF(a.list[i]);
     }
     free(a.list);
+    /* The core's own exit would come only with the OS thread's (a key
+       destructor, after join() has returned): done now, so that the
+       thread's greenlets can be freed from any thread at once. */
+    cg_thread_exit();
     if (mark_exited(t)) {
         PyObject *exc = pyg_err_take();
         collect_exited();
@@ -215,7 +219,8 @@ pyg_run_deferred(pyg_thread *t)
         }
     }
     if (t == NULL || t->kill_depth > 0 ||
-        !atomic_load_explicit(&t->has_deferred, memory_order_relaxed)) {
+        !atomic_load_explicit(&t->has_deferred, memory_order_relaxed) ||
+        !pyg_kill_allowed(t)) {
         return;
     }
     PyObject *exc = pyg_err_take();
@@ -232,6 +237,14 @@ pyg_run_deferred(pyg_thread *t)
             break;
         }
         for (size_t i = 0; i < n; i++) {
+            pyg_impl *gi = PYG_IMPL(q[i]);
+            if (gi->flags & PYG_FOUND_GARBAGE) {
+                /* Still referenced by its cycle: killed explicitly (S80). */
+                gi->flags &= ~PYG_FOUND_GARBAGE;
+                if (pyg_needs_kill(gi)) {
+                    pyg_kill(t, q[i]);
+                }
+            }
             Py_DECREF(q[i]);    /* now in its own thread: killed (S82) */
         }
         free(q);
@@ -240,6 +253,32 @@ pyg_run_deferred(pyg_thread *t)
         pyg_err_give(exc);
     }
 }
+
+int
+pyg_kill_allowed(const pyg_thread *t)
+{
+    return t->in_gc_stop || !pyg_gc_collecting();
+}
+
+static PyObject *
+gc_callback(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    pyg_thread *t = pyg_thread_peek();
+    if (nargs >= 1 && PyUnicode_Check(args[0]) &&
+        PyUnicode_CompareWithASCIIString(args[0], "stop") == 0 && t != NULL &&
+        !t->in_gc_stop) {
+        t->in_gc_stop = 1;
+        pyg_run_deferred(t);
+        t->in_gc_stop = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef gc_callback_def = {
+    "_gc_callback", (PyCFunction)(void (*)(void))gc_callback, METH_FASTCALL,
+    "Kills the greenlets the garbage collector found unreachable, once it is done."
+};
 
 void
 pyg_defer_kill(pyg_thread *t, PyGreenlet *g)
@@ -344,5 +383,12 @@ pyg_thread_setup(void)
         return -1;
     }
     cg_set_switch_hook(switch_hook, NULL);
-    return 0;
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *callbacks = gc != NULL ? PyObject_GetAttrString(gc, "callbacks") : NULL;
+    PyObject *cb = callbacks != NULL ? PyCFunction_New(&gc_callback_def, NULL) : NULL;
+    int rc = cb != NULL ? PyList_Append(callbacks, cb) : -1;
+    Py_XDECREF(cb);
+    Py_XDECREF(callbacks);
+    Py_XDECREF(gc);
+    return rc;
 }

@@ -150,6 +150,19 @@ thread_exit(void *arg)
 }
 
 void
+cg_thread_exit(void)
+{
+    cg_thread *ts = cg__tls;
+    if (ts == NULL) {
+        return;
+    }
+    if (exit_key_ok) {
+        (void)pthread_setspecific(exit_key, NULL);  /* no second exit */
+    }
+    thread_exit(ts);
+}
+
+void
 cg__list_add(cg_thread *ts, cg_greenlet *g)
 {
     g->prev = ts->last;

@@ -256,6 +256,51 @@ class TraceEventsTest(GreenletTest):
         self.assertEqual(self.rec.pairs(),
                          [("switch", m, g), ("switch", g, m)])
 
+    def test_exception_through_not_started_parents(self):  # S97 S29
+        # Upstream traces one hop into and one out of every not-started
+        # greenlet the exception passes through (it dies unrun).
+        m = getcurrent()
+        q = greenlet.greenlet(lambda: "q ran")
+        p = greenlet.greenlet(lambda: "p ran", q)
+
+        def boom():
+            raise KeyError("boom")
+
+        g = greenlet.greenlet(boom, p)
+        self.trace()
+        with self.assertRaises(KeyError):
+            g.switch()
+        greenlet.settrace(None)
+        self.assertEqual(self.rec.pairs(),
+                         [("switch", m, g), ("throw", g, p), ("throw", p, q),
+                          ("throw", q, m)])
+        self.assertTrue(p.dead and q.dead)
+
+    def test_throw_into_dying_into_not_started_parent(self):  # S97 S29
+        m = getcurrent()
+        p = greenlet.greenlet(lambda: "p ran")
+        g = greenlet.greenlet(lambda: m.switch(), p)
+        g.switch()
+        self.trace()
+        with self.assertRaises(ValueError):
+            g.throw(ValueError)
+        greenlet.settrace(None)
+        self.assertEqual(self.rec.pairs(),
+                         [("throw", m, g), ("throw", g, p), ("throw", p, m)])
+
+    def test_throw_past_dead_into_not_started_reaches_self(self):  # S97 S21
+        m = getcurrent()
+        p = greenlet.greenlet(lambda: "p ran")
+        g = greenlet.greenlet(lambda: None, p)
+        g.parent = m
+        g.switch()
+        g.parent = p        # dead g, then not-started p, then main itself
+        self.trace()
+        with self.assertRaises(ValueError):
+            g.throw(ValueError)
+        greenlet.settrace(None)
+        self.assertEqual(self.rec.pairs(), [("throw", m, p), ("throw", p, m)])
+
     def test_callback_runs_with_target_current(self):  # S99
         m = getcurrent()
         progress = []
