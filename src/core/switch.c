@@ -20,7 +20,6 @@
  * prepare is running out of memory for the origin's own slice copy; the
  * copy switch then undoes itself and the caller gets CG_ENOMEM.
  */
-#include <sched.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -234,29 +233,32 @@ transfer(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
 }
 
 /* The greenlet that actually receives a message of kind `kind` sent
-   towards `p`: dead greenlets pass it to their parents, and a not-started
-   one sent an error dies unrun and passes it on.  Changes nothing. */
+   towards `p`: dead greenlets pass it to their parents, a not-started one
+   sent an error dies unrun and passes it on, and a lost result passes
+   not-started ones by.  NULL past the main greenlet (p NULL).  Changes
+   nothing. */
 static cg_greenlet *
 receiver_of(cg_greenlet *p, cg_kind kind)
 {
-    for (;;) {
+    while (p != NULL) {
         unsigned s = cg__state(p);
         if (s == GS_DEAD || (s == GS_NEW && kind != CG_VALUE)) {
             p = p->parent;
         } else {
-            return p;
+            break;
         }
     }
+    return p;
 }
 
-/* Kills, unrun, the not-started greenlets a message of kind `kind` passes
-   on its way from `p` up to `receiver`. */
+/* Kills, unrun, the not-started greenlets an error passes on its way from
+   `p` up to `receiver`. */
 static void
 discard_unstarted_on_way(cg_thread *ts, cg_greenlet *p, cg_greenlet *receiver,
                          cg_kind kind)
 {
-    for (; p != receiver; p = p->parent) {
-        if (cg__state(p) == GS_NEW && kind != CG_VALUE) {
+    for (; kind == CG_ERROR && p != receiver; p = p->parent) {
+        if (cg__state(p) == GS_NEW) {
             cg__discard(ts, p);
         }
     }
@@ -400,36 +402,69 @@ cg_throw(cg_greenlet *target, void *error, cg_msg *received)
     return send_checked(target, msg, received);
 }
 
+/* What a run function's result is delivered as: an exit request or a
+   lost result passed on are ordinary results. */
+static cg_kind
+result_kind(cg_kind kind)
+{
+    switch (kind) {
+    case CG_EXIT:
+    case CG_LOST_VALUE:
+        return CG_VALUE;
+    case CG_LOST_ERROR:
+        return CG_ERROR;
+    default:
+        return kind;
+    }
+}
+
 /* Delivers a finished greenlet's result up its parent chain and leaves
-   for good.  Delivery cannot be refused: the receiver is alive, of this
-   thread, and a main greenlet at worst.  What can fail is memory for
-   saving slices: then it waits and tries again (it cannot go back).  A
-   new receiver that cannot be started for lack of thread stack is
-   discarded and the result goes on to its parent. */
+   for good (the contract is at cg_run_fn in cgreenlet.h).  Delivery to the
+   receiver R can fail two ways, and there is no caller to report to:
+     CG_ESTACK_OVERFLOW -- R is a not-started copy-stack greenlet with no
+       room to start: R is discarded;
+     CG_ENOMEM -- saving the slices of suspended greenlets in R's region
+       failed: R stays suspended.
+   Either way the result becomes lost (CG_LOST_*) and goes on up R's
+   parent chain to the first started greenlet that can be resumed (a lost
+   result starts no one, so no second overflow); past main, to the lowest
+   slice on the thread stack.  That one needs no allocation at all: nothing
+   of anyone else lies in its region -- the finished greenlet's own bytes
+   are garbage and are never saved -- and its own copied part is written
+   back from the copy it already has.  So every loop round either
+   delivers or moves strictly up a finite chain, and the last resort
+   cannot fail: no allocation is retried, nothing waits. */
 static CG_NORETURN void
 finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
 {
-    if (result.kind == CG_EXIT) {
-        result.kind = CG_VALUE;
-    }
+    char *sp = (char *)__builtin_frame_address(0);
+    result.kind = result_kind(result.kind);
     cg__set_state(self, GS_DEAD);
     if (self->dstack == NULL) {
         ts->chain = self->stack_prev;   /* its bytes are garbage now */
     }
     cg__copy_free(ts, self);
     ts->dying = self;
+    cg_greenlet *to = receiver_of(self->parent, result.kind);
+    discard_unstarted_on_way(ts, self->parent, to, result.kind);
     for (;;) {
-        cg_greenlet *to = receiver_of(self->parent, result.kind);
-        discard_unstarted_on_way(ts, self->parent, to, result.kind);
-        cg_status st = prepare(ts, self, to, (char *)__builtin_frame_address(0), 0);
+        cg_status st = prepare(ts, self, to, sp, 0);
         if (st == CG_OK) {
-            st = commit(ts, self, to, result, NULL);
+            /* Returns only if saving ran out of memory after all (it
+               cannot once prepare has saved every slice in the way). */
+            (void)commit(ts, self, to, result, NULL);
+            st = CG_ENOMEM;
         }
         if (st == CG_ESTACK_OVERFLOW) {
-            cg__discard(ts, to);
-        } else {
-            (void)sched_yield();
+            cg__discard(ts, to);        /* can never start from here */
         }
+        if (result.kind == CG_ERROR) {
+            result.kind = CG_LOST_ERROR;
+        } else if (result.kind == CG_VALUE) {
+            result.kind = CG_LOST_VALUE;
+        }
+        cg_greenlet *next = receiver_of(to->parent, result.kind);
+        to = next != NULL ? next : ts->chain;
     }
 }
 
