@@ -235,20 +235,20 @@ transfer(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
 /* The greenlet that actually receives a message of kind `kind` sent
    towards `p`: dead greenlets pass it to their parents, a not-started one
    sent an error dies unrun and passes it on, and a lost result passes
-   not-started ones by.  NULL past the main greenlet (p NULL).  Changes
-   nothing. */
+   not-started ones by.  If the chain loops through greenlets that all pass
+   it on (a kill of an ancestor in progress, see cg__walk_up), the
+   thread's main greenlet.  Changes nothing. */
 static cg_greenlet *
-receiver_of(cg_greenlet *p, cg_kind kind)
+receiver_of(cg_thread *ts, cg_greenlet *p, cg_kind kind)
 {
-    while (p != NULL) {
-        unsigned s = cg__state(p);
-        if (s == GS_DEAD || (s == GS_NEW && kind != CG_VALUE)) {
-            p = p->parent;
-        } else {
-            break;
+    cg_walk w = cg__walk_start(p);
+    do {
+        unsigned s = cg__state(w.p);
+        if (s == GS_ACTIVE || (s == GS_NEW && kind == CG_VALUE)) {
+            return w.p;
         }
-    }
-    return p;
+    } while (cg__walk_up(&w));
+    return ts->main;
 }
 
 /* Kills, unrun, the not-started greenlets an error passes on its way from
@@ -257,11 +257,18 @@ static void
 discard_unstarted_on_way(cg_thread *ts, cg_greenlet *p, cg_greenlet *receiver,
                          cg_kind kind)
 {
-    for (; kind == CG_ERROR && p != receiver; p = p->parent) {
-        if (cg__state(p) == GS_NEW) {
-            cg__discard(ts, p);
-        }
+    if (kind != CG_ERROR) {
+        return;
     }
+    cg_walk w = cg__walk_start(p);
+    do {
+        if (w.p == receiver) {
+            return;
+        }
+        if (cg__state(w.p) == GS_NEW) {
+            cg__discard(ts, w.p);
+        }
+    } while (cg__walk_up(&w));
 }
 
 /* A not-started target sent an error or exit message dies without
@@ -274,7 +281,7 @@ send_to_new(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
         msg.kind = CG_VALUE;
     }
     cg_greenlet *origin = ts->current;
-    cg_greenlet *to = receiver_of(target->parent, msg.kind);
+    cg_greenlet *to = receiver_of(ts, target->parent, msg.kind);
     if (to != origin) {
         cg_status st = prepare(ts, origin, to, (char *)__builtin_frame_address(0), 1);
         if (st != CG_OK) {
@@ -418,6 +425,21 @@ result_kind(cg_kind kind)
     }
 }
 
+/* Switches from finished `self` to `to` for good; returns only if that
+   was refused (CG_ESTACK_OVERFLOW, CG_ENOMEM). */
+static cg_status
+deliver(cg_thread *ts, cg_greenlet *self, cg_greenlet *to, cg_msg result, char *sp)
+{
+    cg_status st = prepare(ts, self, to, sp, 0);
+    if (st == CG_OK) {
+        /* Returns only if saving ran out of memory after all (it cannot
+           once prepare has saved every slice in the way). */
+        (void)commit(ts, self, to, result, NULL);
+        st = CG_ENOMEM;
+    }
+    return st;
+}
+
 /* Delivers a finished greenlet's result up its parent chain and leaves
    for good (the contract is at cg_run_fn in cgreenlet.h).  Delivery to the
    receiver R can fail two ways, and there is no caller to report to:
@@ -425,15 +447,14 @@ result_kind(cg_kind kind)
        room to start: R is discarded;
      CG_ENOMEM -- saving the slices of suspended greenlets in R's region
        failed: R stays suspended.
-   Either way the result becomes lost (CG_LOST_*) and goes on up R's
-   parent chain to the first started greenlet that can be resumed (a lost
-   result starts no one, so no second overflow); past main, to the lowest
-   slice on the thread stack.  That one needs no allocation at all: nothing
-   of anyone else lies in its region -- the finished greenlet's own bytes
-   are garbage and are never saved -- and its own copied part is written
-   back from the copy it already has.  So every loop round either
-   delivers or moves strictly up a finite chain, and the last resort
-   cannot fail: no allocation is retried, nothing waits. */
+   Either way the result becomes lost (CG_LOST_*) and is offered to each
+   started greenlet up R's parent chain in turn (a lost result starts no
+   one, so no second overflow), then to main, and at last to the lowest
+   slice on the thread stack.  That one needs no allocation at all:
+   nothing of anyone else lies in its region -- the finished greenlet's
+   own bytes are garbage and are never saved -- and its own copied part is
+   written back from the copy it already has.  The walk is finite (it
+   stops where the chain loops), nothing is retried and nothing waits. */
 static CG_NORETURN void
 finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
 {
@@ -445,26 +466,23 @@ finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
     }
     cg__copy_free(ts, self);
     ts->dying = self;
-    cg_greenlet *to = receiver_of(self->parent, result.kind);
+    cg_greenlet *to = receiver_of(ts, self->parent, result.kind);
     discard_unstarted_on_way(ts, self->parent, to, result.kind);
+    if (deliver(ts, self, to, result, sp) == CG_ESTACK_OVERFLOW) {
+        cg__discard(ts, to);            /* can never start from here */
+    }
+    result.kind = result.kind == CG_ERROR ? CG_LOST_ERROR : CG_LOST_VALUE;
+    cg_walk w = cg__walk_start(to);
+    while (cg__walk_up(&w)) {
+        if (cg__state(w.p) == GS_ACTIVE) {
+            (void)deliver(ts, self, w.p, result, sp);
+        }
+    }
+    if (to != ts->main && w.p != ts->main) {
+        (void)deliver(ts, self, ts->main, result, sp);  /* the chain looped */
+    }
     for (;;) {
-        cg_status st = prepare(ts, self, to, sp, 0);
-        if (st == CG_OK) {
-            /* Returns only if saving ran out of memory after all (it
-               cannot once prepare has saved every slice in the way). */
-            (void)commit(ts, self, to, result, NULL);
-            st = CG_ENOMEM;
-        }
-        if (st == CG_ESTACK_OVERFLOW) {
-            cg__discard(ts, to);        /* can never start from here */
-        }
-        if (result.kind == CG_ERROR) {
-            result.kind = CG_LOST_ERROR;
-        } else if (result.kind == CG_VALUE) {
-            result.kind = CG_LOST_VALUE;
-        }
-        cg_greenlet *next = receiver_of(to->parent, result.kind);
-        to = next != NULL ? next : ts->chain;
+        (void)deliver(ts, self, ts->chain, result, sp); /* cannot fail */
     }
 }
 
