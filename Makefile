@@ -5,6 +5,7 @@
 #   make check-c         the C tests of one configuration (ARCH=, BACKEND=)
 #   make check-asan      C tests with AddressSanitizer + UBSan
 #   make check-valgrind  C tests under valgrind memcheck
+#   make fuzz-c          libFuzzer over the core API (SECONDS=N; 0: unbounded)
 #   make bench           benchmarks against reference switches
 #   make python          build the greenlet module in python/ for every
 #                        interpreter (or PYTHON=/path/to/python)
@@ -70,7 +71,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-valgrind \
         check-integration check-integration-run \
-        check-valgrind check-valgrind-c bench demo install clean
+        check-valgrind check-valgrind-c check-fuzz-c fuzz-c bench demo install clean
 all: lib examples tests
 
 lib: $(B)/libcgreenlet.a $(B)/libcgreenlet.so
@@ -128,6 +129,7 @@ check: deps
 	    echo "0 0 1" > build/results/aarch64-skipped; fi
 	@$(MAKE) --no-print-directory check-asan-c
 	@$(MAKE) --no-print-directory check-valgrind-c
+	@$(MAKE) --no-print-directory check-fuzz-c
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-valgrind
@@ -205,6 +207,15 @@ check-integration: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-integration-run
 	@sh tests/summary.sh build/results
+
+# libFuzzer over the core API (tests/fuzz-c): SECONDS=0 runs until stopped.
+SECONDS ?= 0
+fuzz-c:
+	@sh tests/fuzz-c/run.sh $(SECONDS)
+
+# A bounded run for `make check`: "P F S" in build/results/fuzz-c.
+check-fuzz-c:
+	@sh tests/fuzz-c/run.sh 60 build/results/fuzz-c || true
 
 check-asan-c:
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=clang

@@ -68,7 +68,14 @@ const char *cg_strerror(cg_status status);
 typedef enum cg_kind {
     CG_VALUE = 0,       /* an ordinary value */
     CG_ERROR = 1,       /* an error: the receiver should treat it as raised */
-    CG_EXIT = 2         /* a request to finish (sent by cg_kill/cg_destroy) */
+    CG_EXIT = 2,        /* a request to finish (sent by cg_kill/cg_destroy) */
+    CG_LOST_VALUE = 3,  /* made by the core only, never sent by a user: a
+                           finished greenlet's CG_VALUE result that could
+                           not reach the greenlet it was meant for, and
+                           came here instead; `value` is that result's
+                           value (release it if you own such values).
+                           See cg_run_fn for when this happens. */
+    CG_LOST_ERROR = 4   /* the same for a CG_ERROR result */
 } cg_kind;
 
 typedef struct cg_msg {
@@ -82,7 +89,37 @@ typedef struct cg_greenlet cg_greenlet;
    with the message of that switch (always of kind CG_VALUE).  Whatever it
    returns is delivered to the parent; a returned CG_EXIT is delivered as
    CG_VALUE (a greenlet that finished because it was asked to has simply
-   finished). */
+   finished), a returned CG_LOST_VALUE / CG_LOST_ERROR as CG_VALUE /
+   CG_ERROR (passing on a lost result is an ordinary result).
+
+   Finishing: the greenlet is dead from the moment run returns, and the
+   result goes to the receiver R -- the parent, or, if it is dead, the
+   nearest live ancestor; a not-started ancestor is started with a
+   CG_VALUE result, and dies unrun (passing the result on) for a CG_ERROR
+   one.  Control never comes back to a finished greenlet, so delivery
+   cannot fail as a whole, but there are two cases where R cannot take the
+   result; then it travels on as CG_LOST_VALUE / CG_LOST_ERROR:
+   - R is a not-started copy-stack greenlet and too little thread stack is
+     left below to start it (CG_ESTACK_OVERFLOW for a switch): R becomes
+     dead without running (as with cg_discard; its owner sees CG_DEAD) and
+     the lost result goes up R's parent chain.
+   - Resuming R needs memory -- the bytes of other suspended copy-stack
+     greenlets lying where R runs must first be saved to the heap -- and
+     the allocation fails (CG_ENOMEM for a switch): R stays as it is
+     (suspended, still waiting) and the lost result goes up R's parent
+     chain.  Nothing is retried.
+   A lost result goes to the first started, live greenlet up R's parent
+   chain (R's parent, its parent, ..., the thread's main greenlet) that can
+   be resumed: each is tried as a switch would be, and needs no allocation
+   if it has a dedicated stack, or if no other suspended copy-stack
+   greenlet has unsaved bytes in the region it runs in.  Not-started
+   greenlets on the way are passed by and stay not started.  If none of
+   them can (the main greenlet too needs slices saved), it goes to the copy-stack
+   greenlet lowest on the thread stack -- the one whose bytes are all in
+   place, usually the greenlet that started the finished one or switched
+   to it -- which can always be resumed without allocating.  So a result
+   always arrives somewhere, with no allocation and no waiting; the
+   receiver's pending switch call returns CG_OK with the lost message. */
 typedef cg_msg (*cg_run_fn)(cg_greenlet *self, cg_msg first);
 
 typedef enum cg_stack_mode {
@@ -153,7 +190,10 @@ cg_status cg_destroy(cg_greenlet *g);
    set to the calling greenlet, and waits for it to finish; the parent is
    restored afterwards.  On CG_OK, `g` is dead and *result (if not NULL)
    holds what it finished with.  CG_EALIVE: it switched away and control came
-   back some other way; *result holds the message that arrived.  A
+   back some other way; *result holds the message that arrived.  (If `g`'s
+   result cannot reach the caller -- see cg_run_fn -- the call returns only
+   when something else switches back, CG_OK with `g` dead, and *result
+   holds what arrived then.)  A
    not-started greenlet is made dead without running, a dead one is left as
    it is; both give CG_OK with a CG_VALUE NULL result.
    Refused: CG_EINVAL (NULL or a main greenlet), CG_EBUSY (`g` is running),
@@ -182,6 +222,9 @@ cg_status cg_discard(cg_greenlet *g);
    at once.  A not-started target sent a CG_ERROR or CG_EXIT message dies
    at once without running, and the message goes to its parent (nearest
    live ancestor) as if it had finished with it.
+   The arriving message may also be of kind CG_LOST_VALUE / CG_LOST_ERROR
+   (a result that could not reach its receiver; see cg_run_fn).  Sending
+   those kinds is refused with CG_EINVAL.
    Refused, before anything changes: CG_EINVAL (NULL target), CG_EDEAD,
    CG_EWRONG_THREAD, CG_ETHREAD_EXITED, CG_ESTACK_OVERFLOW (starting a copy
    greenlet too deep in the thread's stack), CG_ENOMEM (saving the stack

@@ -42,6 +42,7 @@ cg__release(cg_greenlet *g)
     while (g != NULL && cg__ref_dec(&g->refs, g->thread)) {
         cg_greenlet *parent = g->parent;
         cg_thread *ts = g->thread;
+        cg__drop_kill_old(g);
         cg__free(g->copy);
         if (ts == cg__tls) {
             spare_put(ts, g);
@@ -63,8 +64,19 @@ cg__drop_stack(cg_thread *ts, cg_greenlet *g)
 }
 
 void
+cg__drop_kill_old(cg_greenlet *g)
+{
+    cg_greenlet *old = g->kill_old;
+    if (old != NULL) {
+        g->kill_old = NULL;
+        cg__release(old);
+    }
+}
+
+void
 cg__discard(cg_thread *ts, cg_greenlet *g)
 {
+    cg__drop_kill_old(g);   /* a kill it was waiting in never returns */
     cg__set_state(g, GS_DEAD);
     cg__copy_free(ts, g);
     cg__drop_stack(ts, g);
@@ -179,10 +191,14 @@ cg_kill(cg_greenlet *g, cg_msg *result)
     default:
         break;
     }
-    /* Finish into the caller, so that control comes back here. */
+    /* Finish into the caller, so that control comes back here.  The real
+       parent is kept alive by a reference the killer holds, so that it is
+       released even if the killer is discarded meanwhile. */
+    cg_greenlet *me = ts->current;
     cg_greenlet *old = g->parent;
     cg__retain(old);
-    cg__set_parent_raw(g, ts->current);
+    me->kill_old = old;
+    cg__set_parent_raw(g, me);
     cg_msg got;
     st = cg__send(ts, g, (cg_msg){CG_EXIT, NULL}, &got);
     /* Put the original parent back.  If g's code made g an ancestor of it
@@ -192,7 +208,7 @@ cg_kill(cg_greenlet *g, cg_msg *result)
     if (cg_set_parent(g, old) != CG_OK) {
         cg__set_parent_raw(g, ts->main);
     }
-    cg__release(old);
+    cg__drop_kill_old(me);
     if (st != CG_OK) {
         return st;
     }
@@ -247,6 +263,17 @@ cg_destroy(cg_greenlet *g)
         }
     }
     cg__discard(ts, g);
+    /* A kill that never came back (its caller was discarded) leaves the
+       temporary parent, which can loop back here: the references would
+       keep each other alive.  A dead greenlet's parent only passes
+       results on, so main takes its place. */
+    cg_walk w = cg__walk_start(g);
+    while (cg__walk_up(&w)) {
+        if (w.p->parent == g) {
+            cg__set_parent_raw(g, ts->main);
+            break;
+        }
+    }
     g->destroyed = 1;
     cg__list_remove(ts, g);
     cg__release(g);
@@ -273,11 +300,12 @@ cg_set_parent(cg_greenlet *g, cg_greenlet *parent)
     if (parent->thread != g->thread) {
         return CG_EWRONG_THREAD;
     }
-    for (const cg_greenlet *p = parent; p != NULL; p = p->parent) {
-        if (p == g) {
+    cg_walk w = cg__walk_start(parent);
+    do {
+        if (w.p == g) {
             return CG_ECYCLE;
         }
-    }
+    } while (cg__walk_up(&w));
     cg__set_parent_raw(g, parent);
     return CG_OK;
 }

@@ -52,6 +52,10 @@ struct cg_greenlet {
     cg_dstack *dstack;          /* dedicated stack, or NULL */
     cg_msg *received;           /* where its pending switch call wants the
                                    arriving message (NULL: nowhere) */
+    cg_greenlet *kill_old;      /* while it waits in cg_kill: the killed
+                                   greenlet's real parent, a reference
+                                   released by the kill or, if the kill
+                                   never returns, by discard / free */
 
     cg_greenlet *prev, *next;   /* thread's list of undestroyed greenlets */
     atomic_uint refs;           /* owner + children holding it as parent */
@@ -159,6 +163,8 @@ void cg__drop_stack(cg_thread *ts, cg_greenlet *g);
    releases its stack. */
 void cg__discard(cg_thread *ts, cg_greenlet *g);
 void cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent);
+/* Releases the reference a greenlet waiting in cg_kill holds (if any). */
+void cg__drop_kill_old(cg_greenlet *g);
 
 /* Reference counts of a thread's objects.  While the thread lives only it
    touches them (every cross-thread operation is refused), so it uses plain
@@ -204,6 +210,45 @@ static inline int
 cg__exited(const cg_thread *ts)
 {
     return atomic_load_explicit(&ts->exited, memory_order_acquire);
+}
+
+/* Walking up parent links.  The chain can loop while a kill is in
+   progress: the killed greenlet's temporary parent is the killer, which
+   may descend from it.  So every walk in the core uses this step, which
+   notices a loop (Brent's method: a mark that moves to the current link
+   at every power of two of steps) and then ends the walk as if it had
+   reached the top.  Usage:
+     cg_walk w = cg__walk_start(g);
+     do { ... w.p ... } while (cg__walk_up(&w));   (w.p never NULL) */
+typedef struct cg_walk {
+    cg_greenlet *p;
+    cg_greenlet *mark;
+    unsigned steps, power;
+} cg_walk;
+
+static inline cg_walk
+cg__walk_start(cg_greenlet *g)
+{
+    cg_walk w = {g, g, 0, 1};
+    return w;
+}
+
+/* Moves to the parent; 0 (w->p unchanged) at the top or when the chain
+   has come round to a greenlet it already passed. */
+static inline int
+cg__walk_up(cg_walk *w)
+{
+    cg_greenlet *next = w->p->parent;
+    if (next == NULL || next == w->mark) {
+        return 0;
+    }
+    w->p = next;
+    if (++w->steps == w->power) {
+        w->mark = next;
+        w->power *= 2;
+        w->steps = 0;
+    }
+    return 1;
 }
 
 /* ---- switch.c ---- */

@@ -20,7 +20,6 @@
  * prepare is running out of memory for the origin's own slice copy; the
  * copy switch then undoes itself and the caller gets CG_ENOMEM.
  */
-#include <sched.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -234,32 +233,42 @@ transfer(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
 }
 
 /* The greenlet that actually receives a message of kind `kind` sent
-   towards `p`: dead greenlets pass it to their parents, and a not-started
-   one sent an error dies unrun and passes it on.  Changes nothing. */
+   towards `p`: dead greenlets pass it to their parents, a not-started one
+   sent an error dies unrun and passes it on, and a lost result passes
+   not-started ones by.  If the chain loops through greenlets that all pass
+   it on (a kill of an ancestor in progress, see cg__walk_up), the
+   thread's main greenlet.  Changes nothing. */
 static cg_greenlet *
-receiver_of(cg_greenlet *p, cg_kind kind)
+receiver_of(cg_thread *ts, cg_greenlet *p, cg_kind kind)
 {
-    for (;;) {
-        unsigned s = cg__state(p);
-        if (s == GS_DEAD || (s == GS_NEW && kind != CG_VALUE)) {
-            p = p->parent;
-        } else {
-            return p;
+    cg_walk w = cg__walk_start(p);
+    do {
+        unsigned s = cg__state(w.p);
+        if (s == GS_ACTIVE || (s == GS_NEW && kind == CG_VALUE)) {
+            return w.p;
         }
-    }
+    } while (cg__walk_up(&w));
+    return ts->main;
 }
 
-/* Kills, unrun, the not-started greenlets a message of kind `kind` passes
-   on its way from `p` up to `receiver`. */
+/* Kills, unrun, the not-started greenlets an error passes on its way from
+   `p` up to `receiver`. */
 static void
 discard_unstarted_on_way(cg_thread *ts, cg_greenlet *p, cg_greenlet *receiver,
                          cg_kind kind)
 {
-    for (; p != receiver; p = p->parent) {
-        if (cg__state(p) == GS_NEW && kind != CG_VALUE) {
-            cg__discard(ts, p);
-        }
+    if (kind != CG_ERROR) {
+        return;
     }
+    cg_walk w = cg__walk_start(p);
+    do {
+        if (w.p == receiver) {
+            return;
+        }
+        if (cg__state(w.p) == GS_NEW) {
+            cg__discard(ts, w.p);
+        }
+    } while (cg__walk_up(&w));
 }
 
 /* A not-started target sent an error or exit message dies without
@@ -272,7 +281,7 @@ send_to_new(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received)
         msg.kind = CG_VALUE;
     }
     cg_greenlet *origin = ts->current;
-    cg_greenlet *to = receiver_of(target->parent, msg.kind);
+    cg_greenlet *to = receiver_of(ts, target->parent, msg.kind);
     if (to != origin) {
         cg_status st = prepare(ts, origin, to, (char *)__builtin_frame_address(0), 1);
         if (st != CG_OK) {
@@ -400,36 +409,80 @@ cg_throw(cg_greenlet *target, void *error, cg_msg *received)
     return send_checked(target, msg, received);
 }
 
+/* What a run function's result is delivered as: an exit request or a
+   lost result passed on are ordinary results. */
+static cg_kind
+result_kind(cg_kind kind)
+{
+    switch (kind) {
+    case CG_EXIT:
+    case CG_LOST_VALUE:
+        return CG_VALUE;
+    case CG_LOST_ERROR:
+        return CG_ERROR;
+    default:
+        return kind;
+    }
+}
+
+/* Switches from finished `self` to `to` for good; returns only if that
+   was refused (CG_ESTACK_OVERFLOW, CG_ENOMEM). */
+static cg_status
+deliver(cg_thread *ts, cg_greenlet *self, cg_greenlet *to, cg_msg result, char *sp)
+{
+    cg_status st = prepare(ts, self, to, sp, 0);
+    if (st == CG_OK) {
+        /* Returns only if saving ran out of memory after all (it cannot
+           once prepare has saved every slice in the way). */
+        (void)commit(ts, self, to, result, NULL);
+        st = CG_ENOMEM;
+    }
+    return st;
+}
+
 /* Delivers a finished greenlet's result up its parent chain and leaves
-   for good.  Delivery cannot be refused: the receiver is alive, of this
-   thread, and a main greenlet at worst.  What can fail is memory for
-   saving slices: then it waits and tries again (it cannot go back).  A
-   new receiver that cannot be started for lack of thread stack is
-   discarded and the result goes on to its parent. */
+   for good (the contract is at cg_run_fn in cgreenlet.h).  Delivery to the
+   receiver R can fail two ways, and there is no caller to report to:
+     CG_ESTACK_OVERFLOW -- R is a not-started copy-stack greenlet with no
+       room to start: R is discarded;
+     CG_ENOMEM -- saving the slices of suspended greenlets in R's region
+       failed: R stays suspended.
+   Either way the result becomes lost (CG_LOST_*) and is offered to each
+   started greenlet up R's parent chain in turn (a lost result starts no
+   one, so no second overflow), then to main, and at last to the lowest
+   slice on the thread stack.  That one needs no allocation at all:
+   nothing of anyone else lies in its region -- the finished greenlet's
+   own bytes are garbage and are never saved -- and its own copied part is
+   written back from the copy it already has.  The walk is finite (it
+   stops where the chain loops), nothing is retried and nothing waits. */
 static CG_NORETURN void
 finish(cg_thread *ts, cg_greenlet *self, cg_msg result)
 {
-    if (result.kind == CG_EXIT) {
-        result.kind = CG_VALUE;
-    }
+    char *sp = (char *)__builtin_frame_address(0);
+    result.kind = result_kind(result.kind);
     cg__set_state(self, GS_DEAD);
     if (self->dstack == NULL) {
         ts->chain = self->stack_prev;   /* its bytes are garbage now */
     }
     cg__copy_free(ts, self);
     ts->dying = self;
+    cg_greenlet *to = receiver_of(ts, self->parent, result.kind);
+    discard_unstarted_on_way(ts, self->parent, to, result.kind);
+    if (deliver(ts, self, to, result, sp) == CG_ESTACK_OVERFLOW) {
+        cg__discard(ts, to);            /* can never start from here */
+    }
+    result.kind = result.kind == CG_ERROR ? CG_LOST_ERROR : CG_LOST_VALUE;
+    cg_walk w = cg__walk_start(to);
+    while (cg__walk_up(&w)) {
+        if (cg__state(w.p) == GS_ACTIVE) {
+            (void)deliver(ts, self, w.p, result, sp);
+        }
+    }
+    if (to != ts->main && w.p != ts->main) {
+        (void)deliver(ts, self, ts->main, result, sp);  /* the chain looped */
+    }
     for (;;) {
-        cg_greenlet *to = receiver_of(self->parent, result.kind);
-        discard_unstarted_on_way(ts, self->parent, to, result.kind);
-        cg_status st = prepare(ts, self, to, (char *)__builtin_frame_address(0), 0);
-        if (st == CG_OK) {
-            st = commit(ts, self, to, result, NULL);
-        }
-        if (st == CG_ESTACK_OVERFLOW) {
-            cg__discard(ts, to);
-        } else {
-            (void)sched_yield();
-        }
+        (void)deliver(ts, self, ts->chain, result, sp); /* cannot fail */
     }
 }
 

@@ -182,6 +182,68 @@ case_kill_ancestor(cg_stack_mode mode)
     CHECK_OK(cg_destroy(outer));
 }
 
+/* While inner kills outer, outer's parent is inner and inner's is outer:
+   the chain loops.  Walks over it must end (regression: cg_set_parent's
+   cycle check and the finish's search for a live receiver went round it
+   forever).  loop_what 0: outer discards inner, so that both are dead
+   when outer finishes -- its result goes to main; 1: outer gives a new
+   greenlet inner as parent, which makes no cycle of its own. */
+static int loop_what;
+static cg_greenlet *loop_h;
+
+static cg_msg
+loop_inner_run(cg_greenlet *self, cg_msg first)
+{
+    (void)self;
+    (void)first;
+    cg_msg m;
+    CHECK_OK(cg_kill(outer, &m));
+    CHECK(loop_what == 1 && m.kind == CG_VALUE && I(m.value) == 77);
+    return (cg_msg){CG_VALUE, V(78)};
+}
+
+static cg_msg
+loop_outer_run(cg_greenlet *self, cg_msg first)
+{
+    cg_options o = opts_for(outer_mode);
+    cg_msg m;
+    (void)first;
+    CHECK_OK(cg_create(&inner, loop_inner_run, self, &o));
+    CHECK_OK(cg_switch(inner, NULL, &m));
+    CHECK(m.kind == CG_EXIT && cg_parent(self) == inner);
+    if (loop_what == 0) {
+        CHECK_OK(cg_discard(inner));
+    } else {
+        CHECK_OK(cg_create(&loop_h, echo_first, NULL, NULL));
+        CHECK_OK(cg_set_parent(loop_h, inner));
+        CHECK(cg_parent(loop_h) == inner);
+        CHECK_ST(cg_set_parent(inner, loop_h), CG_ECYCLE);
+    }
+    return (cg_msg){CG_VALUE, V(77)};
+}
+
+static void
+case_kill_ancestor_loop(cg_stack_mode mode)
+{
+    cg_options o = opts_for(mode);
+    cg_msg m;
+    outer_mode = mode;
+    for (loop_what = 0; loop_what < 2; loop_what++) {
+        loop_h = NULL;
+        CHECK_OK(cg_create(&outer, loop_outer_run, NULL, &o));
+        CHECK_OK(cg_switch(outer, NULL, &m));
+        CHECK(m.kind == CG_VALUE && I(m.value) == (loop_what == 0 ? 77 : 78));
+        CHECK(cg_get_state(outer) == CG_DEAD && cg_get_state(inner) == CG_DEAD);
+        /* The discarded killer never put outer's parent back. */
+        CHECK(cg_parent(outer) == (loop_what == 0 ? inner : cg_main()));
+        CHECK_OK(cg_destroy(inner));
+        CHECK_OK(cg_destroy(outer));
+        if (loop_h != NULL) {
+            CHECK_OK(cg_destroy(loop_h));
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -196,5 +258,8 @@ main(void)
     run_case("the running greenlet and main cannot be destroyed",
              case_running_refused);
     run_case_modes("killing an ancestor of the caller", case_kill_ancestor);
+    run_case_modes("the parent loop while an ancestor is killed: walks end, "
+                   "a result passing only dead greenlets reaches main",
+                   case_kill_ancestor_loop);
     return check_done();
 }
