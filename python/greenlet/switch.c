@@ -430,14 +430,14 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
     }
     Py_XDECREF(g);
     pyg_state_resumed(&PYG_IMPL(t->current)->state, pyg_tstate_unchecked());
-    int is_throw = received.kind == CG_ERROR;
+    int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
     PyObject *payload = received.value;
     if (arrived(t, is_throw) < 0) {
         Py_XDECREF(payload);
         return NULL;
     }
     if (is_throw) {
-        pyg_err_give(payload);
+        pyg_err_give(payload);  /* a lost one is raised here instead */
         return NULL;
     }
     if (payload == NULL) {
@@ -445,6 +445,14 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
            (no C stack left) came on to us instead. */
         PyErr_SetString(PyExc_RecursionError,
                         "a greenlet could not be started: too little C stack left");
+    } else if (received.kind == CG_LOST_VALUE) {
+        /* Not ours: a finished greenlet's result that could not reach its
+           receiver (no memory to resume it) came here instead. */
+        Py_DECREF(payload);
+        PyErr_SetString(PyExc_MemoryError,
+                        "a finished greenlet's result could not be delivered "
+                        "(no memory to resume its receiver)");
+        return NULL;
     }
     return payload;
 }
