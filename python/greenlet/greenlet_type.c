@@ -484,6 +484,19 @@ green_repr(PyGreenlet *self)
 
 /* ---- garbage collection and deallocation ---------------------------------- */
 
+/* 1 if the collector may be told what a suspended greenlet's frames hold
+   (S80): exactly when green_finalize would keep it alive for a kill,
+   should the collector find it unreachable -- it has not been finalized
+   yet, and it is suspended in a live thread.  Otherwise the collector
+   could clear objects that its frames still use. */
+static int
+frames_reported(PyGreenlet *self)
+{
+    pyg_impl *gi = self->pimpl;
+    return pyg_needs_kill(gi) && gi->thread->current != self && !pyg_finalizing() &&
+           !pyg_thread_exited(gi->thread) && !PyObject_GC_IsFinalized((PyObject *)self);
+}
+
 static int
 green_traverse(PyGreenlet *self, visitproc visit, void *arg)
 {
@@ -502,6 +515,12 @@ green_traverse(PyGreenlet *self, visitproc visit, void *arg)
     Py_VISIT(gi->start_error);
     Py_VISIT(gi->trace_via);
     Py_VISIT(gi->main);
+    if (frames_reported(self)) {
+        int rc = pyg_state_traverse_frames(&gi->state, visit, arg);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     return pyg_state_traverse(&gi->state, visit, arg);
 }
 

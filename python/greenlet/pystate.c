@@ -84,6 +84,7 @@ unlink_shims(pyg_pystate *s)
 {
     _PyInterpreterFrame *f = s->frame;
     s->n_relinked = 0;
+    s->shims_left = 0;
     while (f != NULL) {
         _PyInterpreterFrame *p = f->previous;
         if (p != NULL && is_shim(p)) {
@@ -92,6 +93,7 @@ unlink_shims(pyg_pystate *s)
                 q = q->previous;
             }
             if (!relink_push(s, f, p)) {
+                s->shims_left = 1;
                 return;
             }
             f->previous = q;
@@ -567,6 +569,9 @@ pyg_state_abandon(pyg_pystate *s)
     Py_CLEAR(s->exc_objs[0]);
     Py_CLEAR(s->exc_objs[1]);
     Py_CLEAR(s->exc_objs[2]);
+    if (s->shims_left) {
+        return;     /* the chain may lead into the lost C stack: leave it */
+    }
     int innermost = 1;
 #if PYG_FRAME_OBJECT_CHAIN
     for (PyFrameObject *f = s->frame; f != NULL; f = f->f_back, innermost = 0) {
@@ -660,6 +665,60 @@ pyg_state_traverse(pyg_pystate *s, visitproc visit, void *arg)
     Py_VISIT(s->exc_objs[0]);
     Py_VISIT(s->exc_objs[1]);
     Py_VISIT(s->exc_objs[2]);
+    return 0;
+}
+
+int
+pyg_state_traverse_frames(pyg_pystate *s, visitproc visit, void *arg)
+{
+    if (s->shims_left) {
+        return 0;   /* the chain may lead into a moved C stack */
+    }
+#if PYG_FRAME_OBJECT_CHAIN
+    for (PyFrameObject *f = s->frame; f != NULL; f = f->f_back) {
+        if (f->f_gen != NULL) {
+            continue;   /* its generator holds it */
+        }
+        Py_VISIT(f);    /* the evaluator's reference */
+        if (PyObject_GC_IsTracked((PyObject *)f)) {
+            continue;   /* it reports its own references */
+        }
+        /* An untracked frame (a plain function call's, until it returns)
+           is reported to nobody: its references are visited here, as
+           its own traverse would (an executing frame's value stack is
+           not). */
+        PyCodeObject *co = f->f_code;
+        Py_ssize_t n = co->co_nlocals + PyTuple_GET_SIZE(co->co_cellvars) +
+                       PyTuple_GET_SIZE(co->co_freevars);
+        Py_VISIT(f->f_back);
+        Py_VISIT(f->f_code);
+        Py_VISIT(f->f_builtins);
+        Py_VISIT(f->f_globals);
+        Py_VISIT(f->f_locals);
+        Py_VISIT(f->f_trace);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_VISIT(f->f_localsplus[i]);
+        }
+    }
+#else
+    for (_PyInterpreterFrame *f = s->frame; f != NULL; f = f->previous) {
+        PyCodeObject *co = frame_code(f);
+        if (f->owner != FRAME_OWNED_BY_THREAD || co == NULL) {
+            continue;   /* a generator's: its generator holds it */
+        }
+        Py_VISIT(*frame_code_slot(f));
+#if PYG_FRAME_FUNCOBJ
+        Py_VISIT(f->f_funcobj);
+#else
+        Py_VISIT(f->f_func);
+#endif
+        Py_VISIT(f->f_locals);
+        Py_VISIT(f->frame_obj);
+        for (int i = 0; i < co->co_nlocalsplus; i++) {
+            Py_VISIT(f->localsplus[i]);
+        }
+    }
+#endif
     return 0;
 }
 

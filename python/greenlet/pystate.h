@@ -35,6 +35,9 @@ typedef struct pyg_pystate {
                                    innermost frame's value stack, else NULL */
     pyg_relink *relinked;       /* 3.12+: frames unlinked from C-stack shims */
     size_t n_relinked, cap_relinked;
+    int shims_left;             /* 3.12+: the table could not grow, so the
+                                   chain may still pass through entry
+                                   frames in the (moving) C stack */
 } pyg_pystate;
 
 /* What travels with control from the origin to the target of a switch
@@ -111,6 +114,18 @@ void pyg_state_abandon(pyg_pystate *s);
 /* Visits / drops the objects a saved state owns (context, handled
    exception).  pyg_state_clear also frees the relink table. */
 int pyg_state_traverse(pyg_pystate *s, visitproc visit, void *arg);
+/* Visits the references that a suspended greenlet's frames hold through
+   its C stack, which nothing else reports to the collector (S80): on
+   3.9/3.10 the evaluator's reference to each frame object (and, for a
+   frame not tracked by the collector, what that frame refers to); on
+   3.11+ the function, code, locals mapping, frame object and variables
+   of each frame in its data stack.  Value-stack temporaries are left out:
+   their extent is not known everywhere, and a reference visited that is
+   not really held would let the collector free live objects.  Only for a
+   greenlet whose finalizer will keep it alive (resurrect it for a kill)
+   if the collector finds it unreachable: the frames' objects are then
+   never cleared while the frames may still run. */
+int pyg_state_traverse_frames(pyg_pystate *s, visitproc visit, void *arg);
 void pyg_state_clear(pyg_pystate *s);
 
 /* The context a greenlet runs in: saved, or the thread's if running. */
