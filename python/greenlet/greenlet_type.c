@@ -4,7 +4,6 @@
  */
 #include "pyg.h"
 
-#include <stdlib.h>
 
 /* Kills nested deeper than this are queued and run when the outermost
    one is done, so dropping a long chain of suspended greenlets does not
@@ -14,7 +13,7 @@
 static pyg_impl *
 impl_new(PyGreenlet *self)
 {
-    pyg_impl *gi = calloc(1, sizeof *gi);
+    pyg_impl *gi = PyMem_RawCalloc(1, sizeof *gi);
     if (gi == NULL) {
         PyErr_NoMemory();
         return NULL;
@@ -607,7 +606,7 @@ impl_free(pyg_impl *gi)
         (void)cg_destroy(gi->cg);
     }
     PyGreenlet *m = gi->main;
-    free(gi);
+    PyMem_RawFree(gi);
     Py_XDECREF(m);
 }
 

@@ -280,12 +280,31 @@ add_constants(PyObject *m)
     return 0;
 }
 
+/* The core allocates through the interpreter's raw allocator, like the
+   module itself: so tracemalloc sees saved stacks and greenlet records,
+   and a test can fail any allocation of either (e.g. with
+   _testcapi.set_nomemory).  The raw domain needs no GIL (thread exit). */
+static void *
+core_malloc(size_t size, void *ctx)
+{
+    (void)ctx;
+    return PyMem_RawMalloc(size);
+}
+
+static void
+core_free(void *p, void *ctx)
+{
+    (void)ctx;
+    PyMem_RawFree(p);
+}
+
 PyMODINIT_FUNC
 PyInit__greenlet(void)
 {
     if (the_module != NULL) {
         return Py_NewRef(the_module);   /* S143: one module per process */
     }
+    cg_set_allocator(core_malloc, core_free, NULL);  /* before any greenlet */
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;

@@ -15,7 +15,6 @@
 #include <frameobject.h>
 #endif
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "pystate.h"
@@ -59,7 +58,7 @@ relink_push(pyg_pystate *s, _PyInterpreterFrame *f, _PyInterpreterFrame *orig)
 {
     if (s->n_relinked == s->cap_relinked) {
         size_t cap = s->cap_relinked ? 2 * s->cap_relinked : 8;
-        pyg_relink *r = realloc(s->relinked, cap * sizeof *r);
+        pyg_relink *r = PyMem_RawRealloc(s->relinked, cap * sizeof *r);
         if (r == NULL) {
             return 0;
         }
@@ -729,7 +728,7 @@ pyg_state_clear(pyg_pystate *s)
     Py_CLEAR(s->exc_objs[0]);
     Py_CLEAR(s->exc_objs[1]);
     Py_CLEAR(s->exc_objs[2]);
-    free(s->relinked);
+    PyMem_RawFree(s->relinked);
     s->relinked = NULL;
     s->n_relinked = s->cap_relinked = 0;
 }

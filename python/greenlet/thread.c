@@ -7,7 +7,6 @@
  */
 #include "pyg.h"
 
-#include <stdlib.h>
 
 static _Thread_local pyg_thread *tls;
 static pthread_key_t exit_key;
@@ -101,7 +100,7 @@ discard_suspended(cg_greenlet *g, void *arg)
     gi->flags |= PYG_DISCARDED;
     if (a->n == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 16;
-        PyGreenlet **l = realloc(a->list, cap * sizeof *l);
+        PyGreenlet **l = PyMem_RawRealloc(a->list, cap * sizeof *l);
         if (l == NULL) {
             return 0;   /* its frames keep their variables: a leak, no harm */
         }
@@ -141,7 +140,7 @@ thread_state_cleared(PyObject *capsule)
     for (size_t i = 0; i < a.n; i++) {
         Py_DECREF(a.list[i]);
     }
-    free(a.list);
+    PyMem_RawFree(a.list);
     /* The core's own exit would come only with the OS thread's (a key
        destructor, after join() has returned): done now, so that the
        thread's greenlets can be freed from any thread at once. */
@@ -197,7 +196,7 @@ collect_exited(void)
         for (size_t i = 0; i < n; i++) {
             Py_DECREF(q[i]);    /* its thread is gone: discarded (S83) */
         }
-        free(q);
+        PyMem_RawFree(q);
         Py_CLEAR(t->trace);
         Py_CLEAR(t->origin);
         Py_CLEAR(t->current);
@@ -233,7 +232,7 @@ pyg_run_deferred(pyg_thread *t)
         atomic_store(&t->has_deferred, 0);
         pthread_mutex_unlock(&t->lock);
         if (n == 0) {
-            free(q);
+            PyMem_RawFree(q);
             break;
         }
         for (size_t i = 0; i < n; i++) {
@@ -247,7 +246,7 @@ pyg_run_deferred(pyg_thread *t)
             }
             Py_DECREF(q[i]);    /* now in its own thread: killed (S82) */
         }
-        free(q);
+        PyMem_RawFree(q);
     }
     if (exc != NULL) {
         pyg_err_give(exc);
@@ -286,7 +285,7 @@ pyg_defer_kill(pyg_thread *t, PyGreenlet *g)
     pthread_mutex_lock(&t->lock);
     if (t->n_deferred == t->cap_deferred) {
         size_t cap = t->cap_deferred ? 2 * t->cap_deferred : 16;
-        PyGreenlet **q = realloc(t->deferred, cap * sizeof *q);
+        PyGreenlet **q = PyMem_RawRealloc(t->deferred, cap * sizeof *q);
         if (q == NULL) {
             pthread_mutex_unlock(&t->lock);
             /* No room to queue it: it can never be killed, keep it. */
@@ -312,8 +311,8 @@ pyg_thread_free(pyg_thread *t)
 {
     pyg_chunk_cache_drain(&t->chunks);
     pthread_mutex_destroy(&t->lock);
-    free(t->deferred);
-    free(t);
+    PyMem_RawFree(t->deferred);
+    PyMem_RawFree(t);
 }
 
 pyg_thread *
@@ -326,9 +325,9 @@ static pyg_thread *
 thread_init(void)
 {
     cg_greenlet *mcg = cg_main();
-    pyg_thread *t = calloc(1, sizeof *t);
+    pyg_thread *t = PyMem_RawCalloc(1, sizeof *t);
     if (mcg == NULL || t == NULL) {
-        free(t);
+        PyMem_RawFree(t);
         PyErr_NoMemory();
         return NULL;
     }
