@@ -170,16 +170,26 @@ check-python-asan:
 	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
 
 # The Python tests under valgrind memcheck (PYTHONMALLOC=malloc), light
-# sizes: the modules that drive the switch machinery (the whole suite
-# would take most of an hour there).
-VALGRIND_PY_TESTS ?= test_smoke test_switch test_throw test_attributes test_contextvars test_capi
+# sizes.  `make check` runs the modules that drive the switch machinery;
+# `make check-valgrind` runs every module (VALGRIND_PY_TESTS=all), in two
+# shards side by side.
+VALGRIND_PY_TESTS ?= test_smoke test_switch test_throw test_attributes test_contextvars \
+                     test_capi test_gc_kill
+VALGRIND_PY_ALL := $(sort $(basename $(notdir $(wildcard tests/python/test_*.py))))
+VALGRIND_PY_RUN := PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
+                   PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1"
 check-python-valgrind:
-	@if command -v valgrind >/dev/null && [ -x $(ASAN_PY) ]; then \
-	    PYG_TESTS="$(VALGRIND_PY_TESTS)" \
-	    PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
-	    PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1" \
-	    sh tests/run-python-tests.sh valgrind $(ASAN_PY); \
-	else echo "SKIPPED: python valgrind"; echo "0 0 1" > build/results/python-valgrind-skipped; fi
+	@if ! command -v valgrind >/dev/null || [ ! -x $(ASAN_PY) ]; then \
+	    echo "SKIPPED: python valgrind"; echo "0 0 1" > build/results/python-valgrind-skipped; \
+	elif [ "$(VALGRIND_PY_TESTS)" = all ]; then \
+	    set -- $(VALGRIND_PY_ALL); a=; b=; i=0; \
+	    for t in "$$@"; do if [ $$((i % 2)) = 0 ]; then a="$$a $$t"; else b="$$b $$t"; fi; i=$$((i + 1)); done; \
+	    PYG_TESTS="$$a" $(VALGRIND_PY_RUN) sh tests/run-python-tests.sh valgrind-1 $(ASAN_PY) > build/valgrind-1.out 2>&1 & \
+	    PYG_TESTS="$$b" $(VALGRIND_PY_RUN) sh tests/run-python-tests.sh valgrind-2 $(ASAN_PY) > build/valgrind-2.out 2>&1; \
+	    wait; cat build/valgrind-1.out build/valgrind-2.out; \
+	else \
+	    PYG_TESTS="$(VALGRIND_PY_TESTS)" $(VALGRIND_PY_RUN) sh tests/run-python-tests.sh valgrind $(ASAN_PY); \
+	fi
 
 # gevent, eventlet and gunicorn (Debian's packages, on /usr/bin/python3)
 # on our module: build/integ holds the module built for that interpreter.
@@ -236,7 +246,7 @@ check-asan: deps
 check-valgrind: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-valgrind-c
-	@$(MAKE) --no-print-directory check-python-valgrind
+	@$(MAKE) --no-print-directory check-python-valgrind VALGRIND_PY_TESTS=all
 	@sh tests/summary.sh build/results
 
 BENCH_SRC := $(wildcard bench/c/*.c bench/c/*.S)

@@ -603,7 +603,7 @@ impl_free(pyg_impl *gi)
             pyg_thread_free(gi->thread);    /* its thread has let go */
         }
     } else if (gi->cg != NULL) {
-        (void)cg_destroy(gi->cg);
+        pyg_destroy_core(gi->thread, gi->cg);
     }
     PyGreenlet *m = gi->main;
     PyMem_RawFree(gi);

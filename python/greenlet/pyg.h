@@ -75,6 +75,8 @@ struct pyg_thread {
     pthread_mutex_t lock;       /* guards the deferred-kill queue */
     PyGreenlet **deferred;      /* owned references, killed in this thread */
     size_t n_deferred, cap_deferred;
+    cg_greenlet **doomed;       /* core greenlets to destroy in this thread */
+    size_t n_doomed, cap_doomed;
     atomic_int has_deferred;
     atomic_int exited;          /* the OS thread is gone */
     pyg_thread *next_exited;
@@ -114,6 +116,12 @@ void pyg_defer_kill(pyg_thread *t, PyGreenlet *g);
    progress, whose lists may lie in the C stack a switch would move away
    (copy-stack mode), or the collection is over but for its callbacks. */
 int pyg_kill_allowed(const pyg_thread *t);
+/* Destroys core greenlet `cg` (dead or not started, its object gone) of
+   thread `t`: at once where the core allows it (this thread's, or an
+   exited thread's), else queued for `t` to destroy at its next greenlet
+   operation or exit.  Its userdata is cleared first: nothing may reach
+   the freed object through it. */
+void pyg_destroy_core(pyg_thread *t, cg_greenlet *cg);
 /* 1 if `t`'s OS thread has exited. */
 int pyg_thread_exited(const pyg_thread *t);
 /* Frees a thread state; only from its main greenlet's deallocation after

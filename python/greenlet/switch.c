@@ -186,7 +186,7 @@ pyg_dematerialize(pyg_impl *g)
     if (g->cg == NULL || (g->flags & PYG_MAIN) || pyg_started(g)) {
         return;
     }
-    (void)cg_destroy(g->cg);
+    pyg_destroy_core(g->thread, g->cg);
     g->cg = NULL;
     g->thread = NULL;
     g->flags &= ~PYG_FRESH;

@@ -113,6 +113,7 @@ discard_suspended(cg_greenlet *g, void *arg)
 }
 
 static void collect_exited(void);
+static void destroy_doomed(pyg_thread *t);
 
 /* The usual end of a thread: CPython clears the thread state's dict in
    the exiting thread, with the GIL, before join() returns.  The thread's
@@ -141,6 +142,7 @@ thread_state_cleared(PyObject *capsule)
         Py_DECREF(a.list[i]);
     }
     PyMem_RawFree(a.list);
+    destroy_doomed(t);
     /* The core's own exit would come only with the OS thread's (a key
        destructor, after join() has returned): done now, so that the
        thread's greenlets can be freed from any thread at once. */
@@ -231,6 +233,7 @@ pyg_run_deferred(pyg_thread *t)
         t->n_deferred = t->cap_deferred = 0;
         atomic_store(&t->has_deferred, 0);
         pthread_mutex_unlock(&t->lock);
+        destroy_doomed(t);
         if (n == 0) {
             PyMem_RawFree(q);
             break;
@@ -300,6 +303,46 @@ pyg_defer_kill(pyg_thread *t, PyGreenlet *g)
     pthread_mutex_unlock(&t->lock);
 }
 
+void
+pyg_destroy_core(pyg_thread *t, cg_greenlet *cg)
+{
+    cg_set_userdata(cg, NULL);
+    if (cg_destroy(cg) != CG_EWRONG_THREAD || pyg_thread_exited(t)) {
+        return;     /* done; or its thread is gone (a thread that ends
+                       without CPython clearing its state leaks it) */
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->n_doomed == t->cap_doomed) {
+        size_t cap = t->cap_doomed ? 2 * t->cap_doomed : 16;
+        cg_greenlet **d = PyMem_RawRealloc(t->doomed, cap * sizeof *d);
+        if (d == NULL) {
+            pthread_mutex_unlock(&t->lock);
+            return;     /* a small leak, no harm */
+        }
+        t->doomed = d;
+        t->cap_doomed = cap;
+    }
+    t->doomed[t->n_doomed++] = cg;
+    atomic_store(&t->has_deferred, 1);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Destroys the core greenlets other threads have let go of; in `t`. */
+static void
+destroy_doomed(pyg_thread *t)
+{
+    pthread_mutex_lock(&t->lock);
+    cg_greenlet **d = t->doomed;
+    size_t n = t->n_doomed;
+    t->doomed = NULL;
+    t->n_doomed = t->cap_doomed = 0;
+    pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; i < n; i++) {
+        (void)cg_destroy(d[i]);
+    }
+    PyMem_RawFree(d);
+}
+
 int
 pyg_thread_exited(const pyg_thread *t)
 {
@@ -312,6 +355,7 @@ pyg_thread_free(pyg_thread *t)
     pyg_chunk_cache_drain(&t->chunks);
     pthread_mutex_destroy(&t->lock);
     PyMem_RawFree(t->deferred);
+    PyMem_RawFree(t->doomed);
     PyMem_RawFree(t);
 }
 

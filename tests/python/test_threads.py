@@ -868,5 +868,42 @@ print(before, rss())
                         % (after - before, rounds, n))
 
 
+    def test_dead_greenlets_released_by_another_live_thread(self):  # S79 S82
+        # Their records belong to their live thread, which destroys them at
+        # its next greenlet operation or exit; nothing may reach the freed
+        # objects meanwhile (ASan saw a use after free at thread exit).
+        code = r"""
+import gc, threading, greenlet
+box = []
+ready, go = threading.Event(), threading.Event()
+def worker():
+    for i in range(300):
+        g = greenlet.greenlet(lambda i=i: i)
+        assert g.switch() == i
+        box.append(g)
+        h = greenlet.greenlet(lambda: None)     # not started
+        box.append(h)
+    ready.set()
+    go.wait()
+    for i in range(3):
+        greenlet.getcurrent()
+    parked = [greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch()) for _ in range(50)]
+    for p in parked:
+        p.switch()
+for round_ in range(5):
+    ready.clear()
+    go.clear()
+    t = threading.Thread(target=worker)
+    t.start()
+    ready.wait()
+    del box[:]
+    gc.collect()
+    go.set()
+    t.join()
+print("ok")
+"""
+        rc, out, err = run_python(code, timeout=600)
+        self.assertEqual((rc, out.strip()), (0, "ok"), err[-3000:])
+
 if __name__ == "__main__":
     unittest.main()
