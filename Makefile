@@ -69,7 +69,7 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
-        python check-python check-python-all check-python-asan check-python-valgrind \
+        python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
         check-integration check-integration-run \
         check-valgrind check-valgrind-c check-fuzz-c fuzz-c bench demo install clean
 all: lib examples tests
@@ -131,6 +131,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-valgrind-c
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
+	@$(MAKE) --no-print-directory check-python-debug
 	@$(MAKE) --no-print-directory check-python-valgrind
 	@$(MAKE) --no-print-directory check-integration-run
 	@sh tests/summary.sh build/results
@@ -168,6 +169,13 @@ check-python-asan:
 	    PYG_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0 CG_TEST_LIGHT=1 CG_TEST_ASAN=1" \
 	    CC=gcc sh tests/run-python-tests.sh asan $(ASAN_PY); \
 	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
+
+# The Python tests on a debug build of the module and the core (-O0,
+# invariants checked: PYG_DEBUG, CG_DEBUG), on Debian's python3.
+check-python-debug:
+	@if [ -x $(ASAN_PY) ]; then \
+	    PYG_CFLAGS="-O0 -DPYG_DEBUG -DCG_DEBUG" sh tests/run-python-tests.sh debug $(ASAN_PY); \
+	else echo "SKIPPED: python debug (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-debug-skipped; fi
 
 # The Python tests under valgrind memcheck (PYTHONMALLOC=malloc), light
 # sizes.  `make check` runs the modules that drive the switch machinery;

@@ -98,6 +98,23 @@ extern PyObject *PyExc_GreenletExit;
 
 #define PYG_IMPL(g) (((PyGreenlet *)(g))->pimpl)
 
+/* Invariants checked in debug builds (-DPYG_DEBUG, make check-debug): a
+   broken one is a bug of ours, reported where it is first seen. */
+#ifdef PYG_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define PYG_INVARIANT(cond)                                                  \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: greenlet invariant broken: %s\n",       \
+                    __FILE__, __LINE__, #cond);                             \
+            abort();                                                        \
+        }                                                                   \
+    } while (0)
+#else
+#define PYG_INVARIANT(cond) ((void)0)
+#endif
+
 /* ---- thread.c ---------------------------------------------------------- */
 
 /* The calling thread's state, creating its main greenlet on first use, or

@@ -339,6 +339,7 @@ arrived(pyg_thread *t, int is_throw)
 {
     PyGreenlet *origin = t->origin;
     pyg_impl *me = PYG_IMPL(t->current);
+    PYG_INVARIANT(t == pyg_thread_peek() && me->cg == cg_current() && me->thread == t);
     PyGreenlet *via = me->trace_via;
     t->origin = NULL;
     me->trace_via = NULL;
@@ -623,6 +624,7 @@ void
 pyg_kill(pyg_thread *t, PyGreenlet *g)
 {
     pyg_impl *gi = PYG_IMPL(g);
+    PYG_INVARIANT(gi->thread == t && t == pyg_thread_peek() && pyg_kill_allowed(t));
     PyObject *saved = pyg_err_take();
     /* S77: the killer is the parent meanwhile, so the dying greenlet's
        result comes back here. */

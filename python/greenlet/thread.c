@@ -25,6 +25,7 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
     PyThreadState *ts = pyg_tstate_unchecked();
     if (ev == CG_HOOK_LEAVE) {
         pyg_impl *o = cg_userdata(from);
+        PYG_INVARIANT(o != NULL && o->self == t->current && o->thread == t);
         if (cg_get_state(from) == CG_DEAD) {
             pyg_state_finished(&o->state, ts, &t->carry, &t->chunks);
         } else {
@@ -33,6 +34,8 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
         return;
     }
     pyg_impl *n = cg_userdata(to);
+    PYG_INVARIANT(n != NULL && n->thread == t && n->cg == to &&
+                  !(n->flags & (PYG_DISCARDED | PYG_DEAD_UNRUN | PYG_FINISHING)));
     if (n->flags & PYG_FRESH) {
         n->flags &= ~PYG_FRESH;
         pyg_state_enter_new(&n->state, ts, &t->carry, &t->chunks);
