@@ -65,6 +65,17 @@ cg__asan_leave(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target)
 {
     const char *lo;
     size_t size;
+    if (origin->dstack == NULL && cg__state(origin) == GS_DEAD && ts->stack_hi != NULL) {
+        /* A finished greenlet's frames (finish's own among them) never
+           return to clear their redzones: whoever runs there next, a new
+           greenlet above all, would trip on them. */
+        char *here = (char *)__builtin_frame_address(0);
+        char *hi = (uintptr_t)origin->stop < (uintptr_t)ts->stack_hi ? origin->stop
+                                                                      : ts->stack_hi;
+        if (here < hi) {
+            cg_asan_unpoison(here, (size_t)(hi - here));
+        }
+    }
     if (origin->dstack == NULL && ts->stack_lo != NULL) {
         uintptr_t here = (uintptr_t)__builtin_frame_address(0) - ASAN_FRAME_MARGIN;
         if (here < (uintptr_t)ts->stack_lo) {
