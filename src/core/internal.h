@@ -56,6 +56,9 @@ struct cg_greenlet {
                                    greenlet's real parent, a reference
                                    released by the kill or, if the kill
                                    never returns, by discard / free */
+    cg_greenlet *kill_target;   /* ... and the killed greenlet itself, held
+                                   the same way: the kill's code may
+                                   destroy it */
 
     cg_greenlet *prev, *next;   /* thread's list of undestroyed greenlets */
     atomic_uint refs;           /* owner + children holding it as parent */
@@ -163,8 +166,8 @@ void cg__drop_stack(cg_thread *ts, cg_greenlet *g);
    releases its stack. */
 void cg__discard(cg_thread *ts, cg_greenlet *g);
 void cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent);
-/* Releases the reference a greenlet waiting in cg_kill holds (if any). */
-void cg__drop_kill_old(cg_greenlet *g);
+/* Releases the references a greenlet waiting in cg_kill holds (if any). */
+void cg__drop_kill_refs(cg_greenlet *g);
 
 /* Reference counts of a thread's objects.  While the thread lives only it
    touches them (every cross-thread operation is refused), so it uses plain
