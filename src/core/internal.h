@@ -69,6 +69,10 @@ struct cg_greenlet {
 #ifdef CG_ASAN
     void *asan_fake_stack;
 #endif
+#ifdef CG_DEBUG
+    unsigned long debug_epoch;  /* stamp of the last check that found it
+                                   on the chain of slices (debug.c) */
+#endif
 };
 
 /* A dedicated stack: the header lives at the top of its own mapping. */
@@ -115,6 +119,10 @@ struct cg_thread {
 #ifdef CG_ASAN
     int asan_switching;
     char *asan_dirty_lo;        /* lowest stale shadow below live frames */
+#endif
+#ifdef CG_DEBUG
+    unsigned long debug_epoch;  /* counts the checks of debug.c */
+    cg_greenlet *debug_cursor;  /* where its next check of the list starts */
 #endif
 };
 
@@ -253,6 +261,20 @@ cg__walk_up(cg_walk *w)
     }
     return 1;
 }
+
+/* ---- debug.c ---- */
+/* Debug builds (-DCG_DEBUG) check the thread's invariants at every switch
+   and abort with a message naming the broken one; other builds compile
+   the checks out.  origin/target: the switch about to happen (NULL: none,
+   just the state). */
+#ifdef CG_DEBUG
+void cg__debug_check(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target,
+                     const char *where);
+#define CG_DEBUG_CHECK(ts, origin, target, where) \
+    cg__debug_check((ts), (origin), (target), (where))
+#else
+#define CG_DEBUG_CHECK(ts, origin, target, where) ((void)0)
+#endif
 
 /* ---- switch.c ---- */
 cg_status cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received);

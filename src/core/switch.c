@@ -122,6 +122,7 @@ cg__arrive(void *arg)
         cg__drop_stack(ts, ts->dying);
         ts->dying = NULL;
     }
+    CG_DEBUG_CHECK(ts, NULL, NULL, "arrival");
     run_hook(CG_HOOK_ENTER, ts->origin, self);
     if (self->received != NULL) {
         *self->received = ts->msg;
@@ -142,6 +143,7 @@ cg__switch_failed(cg_thread *ts)
         /* The origin goes on running: bytes saved for it are stale. */
         origin->saved = 0;
     }
+    CG_DEBUG_CHECK(ts, NULL, NULL, "undone switch");
     run_hook(CG_HOOK_ENTER, target, origin);
 }
 
@@ -187,6 +189,7 @@ CG_INLINE cg_status
 commit(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, cg_msg msg,
        cg_msg *received)
 {
+    CG_DEBUG_CHECK(ts, origin, target, "switch");
     ts->origin = origin;
     ts->target = target;
     ts->msg = msg;
@@ -350,9 +353,10 @@ send_checked(cg_greenlet *target, cg_msg msg, cg_msg *received)
 CG_INLINE cg_thread *
 fast_path(const cg_greenlet *target)
 {
-#ifdef CG_ASAN
+#if defined(CG_ASAN) || defined(CG_DEBUG)
     (void)target;
-    return NULL;    /* ASan must be told of every stack change */
+    return NULL;    /* ASan must be told of every stack change, and debug
+                       builds check every switch */
 #else
     cg_thread *ts = cg__tls;
     if (ts == NULL || target == NULL || target->thread != ts || switch_hook != NULL ||

@@ -182,6 +182,11 @@ cg__list_remove(cg_thread *ts, cg_greenlet *g)
     if (!g->in_list) {
         return;
     }
+#ifdef CG_DEBUG
+    if (ts->debug_cursor == g) {
+        ts->debug_cursor = g->next;
+    }
+#endif
     if (g->prev) {
         g->prev->next = g->next;
     } else {
