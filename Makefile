@@ -133,6 +133,7 @@ check: deps
 	    echo "0 0 1" > build/results/aarch64-skipped; fi
 	@$(MAKE) --no-print-directory check-asan-c
 	@$(MAKE) --no-print-directory check-valgrind-c
+	@$(MAKE) --no-print-directory check-fuzz-c
 	@$(MAKE) --no-print-directory check-debug
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
