@@ -48,6 +48,10 @@ endif
 ifeq ($(SANITIZE),debug)
   CFLAGS_BASE += -DCG_DEBUG
 endif
+ifeq ($(SANITIZE),tsan)
+  CFLAGS_BASE += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
+endif
 ifeq ($(SANITIZE),asan)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer \
                  -fno-sanitize-recover=undefined
@@ -75,7 +79,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-valgrind \
         check-integration check-integration-run \
-        check-valgrind check-valgrind-c check-fuzz-c check-debug fuzz-c bench demo install clean
+        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
 all: lib examples tests
 
 lib: $(B)/libcgreenlet.a $(B)/libcgreenlet.so
@@ -226,6 +230,15 @@ check-fuzz-c:
 # (src/core/debug.c), unoptimized.
 check-debug:
 	@$(MAKE) --no-print-directory check-c SANITIZE=debug OPT=-O0
+
+# The C tests that use threads, under ThreadSanitizer (clang; the core
+# announces every stack change as a fiber switch).  Not in `check` yet:
+# about one run in three of each test dies with a SEGV inside the TSan
+# runtime (a bad shadow-stack/trace position after fiber switches), cause
+# not found; no race has been reported so far.
+THREAD_TEST_SRC = $(shell grep -l '<pthread.h>' tests/c/test_*.c)
+check-tsan:
+	@$(MAKE) --no-print-directory check-c SANITIZE=tsan CC=clang TEST_SRC="$(THREAD_TEST_SRC)"
 
 check-asan-c:
 	@$(MAKE) --no-print-directory check-c SANITIZE=asan CC=clang

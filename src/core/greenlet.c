@@ -43,6 +43,7 @@ cg__release(cg_greenlet *g)
         cg_greenlet *parent = g->parent;
         cg_thread *ts = g->thread;
         cg__drop_kill_refs(g);
+        CG_TSAN_DROP(g);
         cg__free(g->copy);
         if (ts == cg__tls) {
             spare_put(ts, g);
@@ -81,7 +82,18 @@ cg__discard(cg_thread *ts, cg_greenlet *g)
     cg__set_state(g, GS_DEAD);
     cg__copy_free(ts, g);
     cg__drop_stack(ts, g);
+    CG_TSAN_DROP(g);
 }
+
+#ifdef CG_TSAN
+void
+cg__tsan_drop(cg_greenlet *g)
+{
+    if (!g->is_main) {
+        cg_tsan_destroy(&g->tsan_fiber);
+    }
+}
+#endif
 
 void
 cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent)

@@ -69,6 +69,10 @@ struct cg_greenlet {
 #ifdef CG_ASAN
     void *asan_fake_stack;
 #endif
+#ifdef CG_TSAN
+    void *tsan_fiber;           /* main: its thread's; others: made on the
+                                   first switch, destroyed once dead */
+#endif
 #ifdef CG_DEBUG
     unsigned long debug_epoch;  /* stamp of the last check that found it
                                    on the chain of slices (debug.c) */
@@ -289,6 +293,15 @@ int cg__arrive(void *arg);
 /* Undoes a switch whose slice saving ran out of memory, on the origin's
    stack, before the switch call returns CG_ENOMEM. */
 void cg__switch_failed(cg_thread *ts);
+#ifdef CG_TSAN
+/* Destroys the TSan fiber of a dead greenlet (never main's). */
+void cg__tsan_drop(cg_greenlet *g);
+#define CG_TSAN_SWITCH(g) cg_tsan_switch(&(g)->tsan_fiber)
+#define CG_TSAN_DROP(g) cg__tsan_drop(g)
+#else
+#define CG_TSAN_SWITCH(g) ((void)0)
+#define CG_TSAN_DROP(g) ((void)0)
+#endif
 #ifdef CG_ASAN
 /* Tells ASan the stack is about to change (unless both greenlets run on
    the thread stack); just before the stack pointer moves. */

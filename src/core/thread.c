@@ -71,6 +71,9 @@ cg__thread_init(void)
     m->stop = (char *)UINTPTR_MAX;  /* above every other slice */
     atomic_init(&m->refs, 1);       /* held by the thread */
     atomic_init(&m->state, GS_ACTIVE);
+#ifdef CG_TSAN
+    m->tsan_fiber = __tsan_get_current_fiber();
+#endif
     ts->main = m;
     ts->current = m;
     ts->chain = m;
