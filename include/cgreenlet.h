@@ -178,8 +178,9 @@ cg_status cg_create(cg_greenlet **out, cg_run_fn run, cg_greenlet *parent,
    holds; when it finishes, control comes back here (may switch).  A
    not-started or dead greenlet is just released.  Memory is freed once no
    other greenlet has `g` as its parent.
-   Returns CG_OK, or: CG_EINVAL (NULL or a main greenlet), CG_EBUSY (`g` is
-   running), CG_EWRONG_THREAD (`g` belongs to another live thread; nothing
+   Returns CG_OK, or: CG_EINVAL (NULL, a main greenlet, or already
+   destroyed -- also by code the kill ran, while this call waited for it
+   to finish), CG_EBUSY (`g` is running), CG_EWRONG_THREAD (`g` belongs to another live thread; nothing
    happens), CG_EALIVE (`g` switched away instead of finishing; it
    is still alive and still owned by the caller), or an error of the kill
    switch itself (e.g. CG_ENOMEM).  Greenlets of exited threads are released

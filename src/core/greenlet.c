@@ -42,7 +42,8 @@ cg__release(cg_greenlet *g)
     while (g != NULL && cg__ref_dec(&g->refs, g->thread)) {
         cg_greenlet *parent = g->parent;
         cg_thread *ts = g->thread;
-        cg__drop_kill_old(g);
+        cg__drop_kill_refs(g);
+        CG_TSAN_DROP(g);
         cg__free(g->copy);
         if (ts == cg__tls) {
             spare_put(ts, g);
@@ -64,23 +65,35 @@ cg__drop_stack(cg_thread *ts, cg_greenlet *g)
 }
 
 void
-cg__drop_kill_old(cg_greenlet *g)
+cg__drop_kill_refs(cg_greenlet *g)
 {
     cg_greenlet *old = g->kill_old;
-    if (old != NULL) {
-        g->kill_old = NULL;
-        cg__release(old);
-    }
+    cg_greenlet *target = g->kill_target;
+    g->kill_old = NULL;
+    g->kill_target = NULL;
+    cg__release(old);
+    cg__release(target);
 }
 
 void
 cg__discard(cg_thread *ts, cg_greenlet *g)
 {
-    cg__drop_kill_old(g);   /* a kill it was waiting in never returns */
+    cg__drop_kill_refs(g);   /* a kill it was waiting in never returns */
     cg__set_state(g, GS_DEAD);
     cg__copy_free(ts, g);
     cg__drop_stack(ts, g);
+    CG_TSAN_DROP(g);
 }
+
+#ifdef CG_TSAN
+void
+cg__tsan_drop(cg_greenlet *g)
+{
+    if (!g->is_main) {
+        cg_tsan_destroy(&g->tsan_fiber);
+    }
+}
+#endif
 
 void
 cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent)
@@ -167,6 +180,36 @@ owner_check_not_running(const cg_greenlet *g, cg_thread **ts_out)
     return st;
 }
 
+/* cg_kill of suspended `g` by the current greenlet `me`.  Returns with
+   `g` still held by me->kill_target (the caller drops it with
+   cg__drop_kill_refs once done with g): the code the kill runs may
+   destroy g, and me may be discarded before the kill returns. */
+static cg_status
+kill_suspended(cg_thread *ts, cg_greenlet *g, cg_msg *got)
+{
+    /* Finish into the caller, so that control comes back here.  The real
+       parent is kept alive by a reference the killer holds, so that it is
+       released even if the killer is discarded meanwhile. */
+    cg_greenlet *me = ts->current;
+    cg_greenlet *old = g->parent;
+    cg__retain(old);
+    cg__retain(g);
+    me->kill_old = old;
+    me->kill_target = g;
+    cg__set_parent_raw(g, me);
+    cg_status st = cg__send(ts, g, (cg_msg){CG_EXIT, NULL}, got);
+    /* Put the original parent back.  If g's code made g an ancestor of it
+       meanwhile, that would be a cycle -- and so may the temporary parent
+       be, when the killer descends from g -- so fall back on main, which
+       is never dead and never anyone's descendant. */
+    if (cg_set_parent(g, old) != CG_OK) {
+        cg__set_parent_raw(g, ts->main);
+    }
+    me->kill_old = NULL;
+    cg__release(old);
+    return st;
+}
+
 cg_status
 cg_kill(cg_greenlet *g, cg_msg *result)
 {
@@ -191,31 +234,16 @@ cg_kill(cg_greenlet *g, cg_msg *result)
     default:
         break;
     }
-    /* Finish into the caller, so that control comes back here.  The real
-       parent is kept alive by a reference the killer holds, so that it is
-       released even if the killer is discarded meanwhile. */
-    cg_greenlet *me = ts->current;
-    cg_greenlet *old = g->parent;
-    cg__retain(old);
-    me->kill_old = old;
-    cg__set_parent_raw(g, me);
     cg_msg got;
-    st = cg__send(ts, g, (cg_msg){CG_EXIT, NULL}, &got);
-    /* Put the original parent back.  If g's code made g an ancestor of it
-       meanwhile, that would be a cycle -- and so may the temporary parent
-       be, when the killer descends from g -- so fall back on main, which
-       is never dead and never anyone's descendant. */
-    if (cg_set_parent(g, old) != CG_OK) {
-        cg__set_parent_raw(g, ts->main);
+    st = kill_suspended(ts, g, &got);
+    if (st == CG_OK) {
+        if (result) {
+            *result = got;
+        }
+        st = cg__state(g) == GS_DEAD ? CG_OK : CG_EALIVE;
     }
-    cg__drop_kill_old(me);
-    if (st != CG_OK) {
-        return st;
-    }
-    if (result) {
-        *result = got;
-    }
-    return cg__state(g) == GS_DEAD ? CG_OK : CG_EALIVE;
+    cg__drop_kill_refs(ts->current);
+    return st;
 }
 
 cg_status
@@ -257,7 +285,14 @@ cg_destroy(cg_greenlet *g)
         return st;
     }
     if (cg__state(g) == GS_ACTIVE) {
-        st = cg_kill(g, NULL);
+        cg_msg got;
+        st = kill_suspended(ts, g, &got);
+        if (st == CG_OK && g->destroyed) {
+            st = CG_EINVAL;     /* the kill's code destroyed it already */
+        } else if (st == CG_OK && cg__state(g) != GS_DEAD) {
+            st = CG_EALIVE;
+        }
+        cg__drop_kill_refs(ts->current);    /* may free g */
         if (st != CG_OK) {
             return st;
         }

@@ -56,6 +56,9 @@ struct cg_greenlet {
                                    greenlet's real parent, a reference
                                    released by the kill or, if the kill
                                    never returns, by discard / free */
+    cg_greenlet *kill_target;   /* ... and the killed greenlet itself, held
+                                   the same way: the kill's code may
+                                   destroy it */
 
     cg_greenlet *prev, *next;   /* thread's list of undestroyed greenlets */
     atomic_uint refs;           /* owner + children holding it as parent */
@@ -65,6 +68,14 @@ struct cg_greenlet {
     unsigned char in_list;
 #ifdef CG_ASAN
     void *asan_fake_stack;
+#endif
+#ifdef CG_TSAN
+    void *tsan_fiber;           /* main: its thread's; others: made on the
+                                   first switch, destroyed once dead */
+#endif
+#ifdef CG_DEBUG
+    unsigned long debug_epoch;  /* stamp of the last check that found it
+                                   on the chain of slices (debug.c) */
 #endif
 };
 
@@ -112,6 +123,10 @@ struct cg_thread {
 #ifdef CG_ASAN
     int asan_switching;
     char *asan_dirty_lo;        /* lowest stale shadow below live frames */
+#endif
+#ifdef CG_DEBUG
+    unsigned long debug_epoch;  /* counts the checks of debug.c */
+    cg_greenlet *debug_cursor;  /* where its next check of the list starts */
 #endif
 };
 
@@ -163,8 +178,8 @@ void cg__drop_stack(cg_thread *ts, cg_greenlet *g);
    releases its stack. */
 void cg__discard(cg_thread *ts, cg_greenlet *g);
 void cg__set_parent_raw(cg_greenlet *g, cg_greenlet *parent);
-/* Releases the reference a greenlet waiting in cg_kill holds (if any). */
-void cg__drop_kill_old(cg_greenlet *g);
+/* Releases the references a greenlet waiting in cg_kill holds (if any). */
+void cg__drop_kill_refs(cg_greenlet *g);
 
 /* Reference counts of a thread's objects.  While the thread lives only it
    touches them (every cross-thread operation is refused), so it uses plain
@@ -251,6 +266,20 @@ cg__walk_up(cg_walk *w)
     return 1;
 }
 
+/* ---- debug.c ---- */
+/* Debug builds (-DCG_DEBUG) check the thread's invariants at every switch
+   and abort with a message naming the broken one; other builds compile
+   the checks out.  origin/target: the switch about to happen (NULL: none,
+   just the state). */
+#ifdef CG_DEBUG
+void cg__debug_check(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target,
+                     const char *where);
+#define CG_DEBUG_CHECK(ts, origin, target, where) \
+    cg__debug_check((ts), (origin), (target), (where))
+#else
+#define CG_DEBUG_CHECK(ts, origin, target, where) ((void)0)
+#endif
+
 /* ---- switch.c ---- */
 cg_status cg__send(cg_thread *ts, cg_greenlet *target, cg_msg msg, cg_msg *received);
 /* First code of every new greenlet, on its own stack, after the switch
@@ -264,6 +293,15 @@ int cg__arrive(void *arg);
 /* Undoes a switch whose slice saving ran out of memory, on the origin's
    stack, before the switch call returns CG_ENOMEM. */
 void cg__switch_failed(cg_thread *ts);
+#ifdef CG_TSAN
+/* Destroys the TSan fiber of a dead greenlet (never main's). */
+void cg__tsan_drop(cg_greenlet *g);
+#define CG_TSAN_SWITCH(g) cg_tsan_switch(&(g)->tsan_fiber)
+#define CG_TSAN_DROP(g) cg__tsan_drop(g)
+#else
+#define CG_TSAN_SWITCH(g) ((void)0)
+#define CG_TSAN_DROP(g) ((void)0)
+#endif
 #ifdef CG_ASAN
 /* Tells ASan the stack is about to change (unless both greenlets run on
    the thread stack); just before the stack pointer moves. */

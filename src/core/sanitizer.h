@@ -1,5 +1,6 @@
 /*
- * AddressSanitizer and valgrind annotations, no-ops in ordinary builds.
+ * AddressSanitizer, ThreadSanitizer and valgrind annotations, no-ops in
+ * ordinary builds.
  *
  * ASan must be told when the stack pointer moves to another stack (fiber
  * switch), or it reports false stack overflows and mis-tracks fake stacks.
@@ -26,6 +27,46 @@
 #define cg_asan_unpoison(p, n) __asan_unpoison_memory_region((p), (n))
 #else
 #define cg_asan_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define CG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CG_TSAN 1
+#endif
+#endif
+
+/* ThreadSanitizer keeps a context per fiber (its shadow call stack and
+   vector clock) and must be told which one runs.  Every greenlet but a
+   main one gets a fiber on its first switch (main has its thread's); the
+   switch to it is announced just before the stack pointer moves, with
+   synchronization, so one thread's greenlets are ordered one after
+   another as they really are.  A fiber is destroyed once its greenlet
+   is dead and control has left it. */
+#ifdef CG_TSAN
+#include <sanitizer/tsan_interface.h>
+
+/* Tells TSan that *fiber runs from now on (creating it on first use). */
+static inline void
+cg_tsan_switch(void **fiber)
+{
+    if (*fiber == NULL) {
+        *fiber = __tsan_create_fiber(0);
+    }
+    __tsan_switch_to_fiber(*fiber, 0);
+}
+
+/* Destroys *fiber unless it is running (a thread that exits inside a
+   greenlet ends on that greenlet's fiber). */
+static inline void
+cg_tsan_destroy(void **fiber)
+{
+    if (*fiber != NULL && *fiber != __tsan_get_current_fiber()) {
+        __tsan_destroy_fiber(*fiber);
+        *fiber = NULL;
+    }
+}
 #endif
 
 #if defined(__has_include)

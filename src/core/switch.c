@@ -131,8 +131,10 @@ cg__arrive(void *arg)
     if (ts->dying != NULL) {
         /* Control has left the finished greenlet: its stack is free. */
         cg__drop_stack(ts, ts->dying);
+        CG_TSAN_DROP(ts->dying);
         ts->dying = NULL;
     }
+    CG_DEBUG_CHECK(ts, NULL, NULL, "arrival");
     run_hook(CG_HOOK_ENTER, ts->origin, self);
     if (self->received != NULL) {
         *self->received = ts->msg;
@@ -145,6 +147,7 @@ cg__switch_failed(cg_thread *ts)
 {
     cg_greenlet *origin = ts->origin;
     cg_greenlet *target = ts->target;
+    CG_TSAN_SWITCH(origin);     /* the stack never moved */
     ts->current = origin;
     if (target->ctx.sp == NULL) {
         cg__set_state(target, GS_NEW);  /* it was about to start */
@@ -153,6 +156,7 @@ cg__switch_failed(cg_thread *ts)
         /* The origin goes on running: bytes saved for it are stale. */
         origin->saved = 0;
     }
+    CG_DEBUG_CHECK(ts, NULL, NULL, "undone switch");
     run_hook(CG_HOOK_ENTER, target, origin);
 }
 
@@ -198,6 +202,7 @@ CG_INLINE cg_status
 commit(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, cg_msg msg,
        cg_msg *received)
 {
+    CG_DEBUG_CHECK(ts, origin, target, "switch");
     ts->origin = origin;
     ts->target = target;
     ts->msg = msg;
@@ -207,6 +212,7 @@ commit(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, cg_msg msg,
     if (cg__state(target) == GS_NEW) {
         cg__set_state(target, GS_ACTIVE);
     }
+    CG_TSAN_SWITCH(target);
     if (target->dstack != NULL) {
         /* Nothing to copy: if origin runs on the thread stack, its slice
            stays where it is, its low end the stack pointer saved here. */
@@ -361,9 +367,10 @@ send_checked(cg_greenlet *target, cg_msg msg, cg_msg *received)
 CG_INLINE cg_thread *
 fast_path(const cg_greenlet *target)
 {
-#ifdef CG_ASAN
+#if defined(CG_ASAN) || defined(CG_TSAN) || defined(CG_DEBUG)
     (void)target;
-    return NULL;    /* ASan must be told of every stack change */
+    return NULL;    /* the sanitizers must be told of every stack change,
+                       and debug builds check every switch */
 #else
     cg_thread *ts = cg__tls;
     if (ts == NULL || target == NULL || target->thread != ts || switch_hook != NULL ||

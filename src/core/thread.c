@@ -71,6 +71,9 @@ cg__thread_init(void)
     m->stop = (char *)UINTPTR_MAX;  /* above every other slice */
     atomic_init(&m->refs, 1);       /* held by the thread */
     atomic_init(&m->state, GS_ACTIVE);
+#ifdef CG_TSAN
+    m->tsan_fiber = __tsan_get_current_fiber();
+#endif
     ts->main = m;
     ts->current = m;
     ts->chain = m;
@@ -182,6 +185,11 @@ cg__list_remove(cg_thread *ts, cg_greenlet *g)
     if (!g->in_list) {
         return;
     }
+#ifdef CG_DEBUG
+    if (ts->debug_cursor == g) {
+        ts->debug_cursor = g->next;
+    }
+#endif
     if (g->prev) {
         g->prev->next = g->next;
     } else {

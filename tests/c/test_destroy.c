@@ -244,6 +244,61 @@ case_kill_ancestor_loop(cg_stack_mode mode)
     }
 }
 
+/* The greenlet a pending kill is after can be destroyed by the code the
+   kill runs.  K destroys (or kills) T; T refuses to exit and switches to
+   main; main destroys T, which finishes this time, and empties the
+   caches so its memory really goes.  K's call must then neither touch a
+   freed T nor release it a second time: cg_destroy says CG_EINVAL (T was
+   destroyed meanwhile), cg_kill CG_OK (T is dead).  Regression, found by
+   tests/fuzz-c: the pending cg_destroy returned CG_OK and released T
+   again, after cg_kill had read T's freed memory. */
+static cg_greenlet *re_t;
+static int re_use_kill;
+static cg_status re_status;
+
+static cg_msg
+re_target_run(cg_greenlet *self, cg_msg first)
+{
+    (void)self;
+    (void)first;
+    cg_msg m;
+    CHECK_OK(cg_switch(cg_main(), NULL, &m));   /* parks */
+    CHECK(m.kind == CG_EXIT);
+    CHECK_OK(cg_switch(cg_main(), NULL, &m));   /* refuses K's request */
+    CHECK(m.kind == CG_EXIT);
+    return (cg_msg){CG_VALUE, V(91)};           /* accepts main's */
+}
+
+static cg_msg
+re_killer_run(cg_greenlet *self, cg_msg first)
+{
+    (void)self;
+    (void)first;
+    re_status = re_use_kill ? cg_kill(re_t, NULL) : cg_destroy(re_t);
+    return (cg_msg){CG_VALUE, NULL};
+}
+
+static void
+case_destroyed_during_pending_kill(cg_stack_mode mode)
+{
+    cg_options o = opts_for(mode);
+    cg_greenlet *k;
+    for (re_use_kill = 0; re_use_kill < 2; re_use_kill++) {
+        re_status = CG_EBUSY;
+        CHECK_OK(cg_create(&re_t, re_target_run, NULL, &o));
+        CHECK_OK(cg_create(&k, re_killer_run, NULL, &o));
+        CHECK_OK(cg_switch(re_t, NULL, NULL));
+        CHECK_OK(cg_switch(k, NULL, NULL));     /* K's kill: T refuses */
+        CHECK(cg_get_state(k) == CG_SUSPENDED && cg_get_state(re_t) == CG_SUSPENDED);
+        CHECK_OK(cg_destroy(re_t));
+        cg_trim();
+        CHECK_OK(cg_switch(k, NULL, NULL));     /* K's call returns */
+        CHECK(cg_get_state(k) == CG_DEAD);
+        CHECK_ST(re_status, re_use_kill ? CG_OK : CG_EINVAL);
+        CHECK_OK(cg_destroy(k));
+    }
+}
+
 int
 main(void)
 {
@@ -261,5 +316,7 @@ main(void)
     run_case_modes("the parent loop while an ancestor is killed: walks end, "
                    "a result passing only dead greenlets reaches main",
                    case_kill_ancestor_loop);
+    run_case_modes("a greenlet destroyed while a kill of it is pending",
+                   case_destroyed_during_pending_kill);
     return check_done();
 }

@@ -40,6 +40,11 @@
 #define V(x) ((void *)(uintptr_t)(x))
 #define I(p) ((uintptr_t)(p))
 
+/* FUZZ_TRACE=1 in the environment prints every operation (to read a
+   finding: FUZZ_TRACE=1 build/fuzz-c/fuzz_core CRASH_FILE). */
+static int trace;
+#define TRACE(...) (trace ? (void)fprintf(stderr, __VA_ARGS__) : (void)0)
+
 static void
 fail(const char *what, int line)
 {
@@ -101,6 +106,9 @@ next(void)
 static cg_greenlet *gs[MAX_G];
 static int ng;
 static cg_greenlet *main_g;
+static uintptr_t created;   /* greenlets created; each one's number is its
+                               userdata (main: 0) */
+#define NAME(g) ((unsigned long)I(cg_userdata(g)))
 
 /* A greenlet chosen by the next byte: one of gs, or main. */
 static cg_greenlet *
@@ -212,12 +220,16 @@ enum { GO_ON, UP, FINISH };
 
 static cg_msg fz_run(cg_greenlet *self, cg_msg first);
 
-/* What a greenlet does with an arriving exit request: finish now, or (if
-   the program says so) carry on. */
+/* What `self` does with an arriving exit request: finish now, or (if
+   the program says so) carry on.  Anyone may send CG_EXIT to a main
+   greenlet, but main cannot finish: for it, leaving the interpreter means
+   the program is over, and the teardown relies on that (every greenlet it
+   kills then finishes, as it reads no more "carry on" bytes). */
 static int
-exit_requested(cg_msg m)
+exit_requested(const cg_greenlet *self, cg_msg m)
 {
-    return m.kind == CG_EXIT && (next() & 1) == 0;
+    int finish = m.kind == CG_EXIT && (next() & 1) == 0;
+    return finish && self != main_g;
 }
 
 static void
@@ -241,6 +253,9 @@ op_create(void)
     }
     REQUIRE(cg_get_state(g) == CG_NOT_STARTED);
     REQUIRE(cg_parent(g) == (parent ? parent : cg_current()));
+    cg_set_userdata(g, V(++created));
+    TRACE("  created g%lu (%s, parent g%lu)\n", NAME(g), flags & 1 ? "dedicated" : "copy",
+          NAME(cg_parent(g)));
     gs[ng++] = g;
 }
 
@@ -259,6 +274,8 @@ op_send(cg_greenlet *self, cg_greenlet *t, cg_msg msg)
     } else {
         st = cg_send(t, msg, &got);
     }
+    TRACE("  g%lu: send kind %d to g%lu: %s, got kind %d\n", NAME(self), (int)msg.kind,
+          NAME(t), cg_strerror(st), (int)got.kind);
     check_nomem(st, inj);
     switch (st) {
     case CG_OK:
@@ -266,7 +283,7 @@ op_send(cg_greenlet *self, cg_greenlet *t, cg_msg msg)
         if (t == self) {
             REQUIRE(got.kind == msg.kind && got.value == msg.value);
         }
-        return exit_requested(got);
+        return exit_requested(self, got);
     case CG_EDEAD:
         REQUIRE(before == CG_DEAD);
         break;
@@ -330,6 +347,7 @@ op_kill(cg_greenlet *self, cg_greenlet *t)
     cg_msg got = {(cg_kind)77, V(0x77)};
     long inj = injected;
     cg_status st = cg_kill(t, &got);
+    TRACE("  g%lu: kill g%lu: %s\n", NAME(self), NAME(t), cg_strerror(st));
     check_nomem(st, inj);
     if (!known(t)) {
         REQUIRE(st == CG_OK || st == CG_EALIVE);
@@ -354,10 +372,12 @@ op_destroy(cg_greenlet *self, cg_greenlet *t)
 {
     cg_state before = cg_get_state(t);
     long inj = injected;
+    unsigned long name = NAME(t);
     cg_status st = cg_destroy(t);
+    TRACE("  g%lu: destroy g%lu: %s\n", NAME(self), name, cg_strerror(st));
     check_nomem(st, inj);
-    if (st != CG_OK && !known(t)) {
-        REQUIRE(st == CG_EALIVE);
+    if (!known(t)) {
+        REQUIRE(st == CG_EINVAL);
         return;     /* destroyed meanwhile by code the kill ran */
     }
     if (st == CG_OK) {
@@ -372,6 +392,7 @@ op_set_parent(cg_greenlet *g, cg_greenlet *p)
 {
     cg_greenlet *old = cg_parent(g);
     cg_status st = cg_set_parent(g, p);
+    TRACE("  set_parent g%lu <- g%lu: %s\n", NAME(g), NAME(p), cg_strerror(st));
     switch (st) {
     case CG_OK:
         REQUIRE(cg_parent(g) == p);
@@ -391,6 +412,7 @@ static void
 op_discard(cg_greenlet *self, cg_greenlet *t)
 {
     cg_status st = cg_discard(t);
+    TRACE("  g%lu: discard g%lu: %s\n", NAME(self), NAME(t), cg_strerror(st));
     switch (st) {
     case CG_OK:
         REQUIRE(cg_get_state(t) == CG_DEAD);
@@ -440,6 +462,7 @@ interp(cg_greenlet *self, int depth, cg_msg *fin)
             fail_window--;
         }
         unsigned op = next() % 16;
+        TRACE("g%lu depth %d pc %zu: op %u\n", NAME(self), depth, pc - 1, op);
         switch (op) {
         case 0:
             op_create();
@@ -546,14 +569,18 @@ fuzz_thread(void *arg)
         return NULL;    /* the thread state's allocation was refused */
     }
     ng = 0;
+    created = 0;
     check_world(main_g);
     (void)interp(main_g, 0, &fin);
     /* The program is over: whatever gets control finishes. */
+    REQUIRE(!more());
     fail_at = 0;
     fail_window = 0;
     while (ng > 0) {
         cg_greenlet *g = gs[ng - 1];
         cg_status st = cg_destroy(g);
+        TRACE("teardown: destroy g%lu: %s (pc %zu of %zu)\n", NAME(g), cg_strerror(st), pc,
+              prog_len);
         if (st != CG_OK) {
             fail(cg_strerror(st), __LINE__);
         }
@@ -572,6 +599,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int installed;
     pthread_t th;
     if (!installed) {
+        trace = getenv("FUZZ_TRACE") != NULL;
         cg_set_allocator(fz_malloc, fz_free, NULL);
         installed = 1;
     }

@@ -4,7 +4,9 @@
 #   SECONDS 0 runs until stopped (or a crash).  With RESULT_FILE, writes
 #   "P F S" there for tests/summary.sh: 1 0 0 clean, 0 1 0 crash (or the
 #   target does not build), 0 0 1 clang with libFuzzer not available.
-# Env: FUZZ_CC (clang), FUZZ_OUT (build/fuzz-c), FUZZ_ARGS (more flags).
+# Env: FUZZ_CC (clang), FUZZ_OUT (build/fuzz-c), FUZZ_ARGS (more libFuzzer
+# flags), FUZZ_CFLAGS (more compiler flags; -DCG_DEBUG adds the core's
+# invariant checks at every switch).
 secs=${1:-0}
 result=$2
 cc=${FUZZ_CC:-clang}
@@ -30,7 +32,7 @@ asm=
 # shellcheck disable=SC2086
 if ! "$cc" -std=c11 -g -O1 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE -Iinclude \
         -fvisibility=hidden -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+        -fno-sanitize-recover=undefined -fno-omit-frame-pointer $FUZZ_CFLAGS \
         src/core/*.c src/stack/*.c src/arch/arch_asm.c src/arch/switch_ucontext.c $asm \
         tests/fuzz-c/fuzz_core.c -o "$out/fuzz_core"; then
     echo "[fuzz-c] not ok - the target does not build"
