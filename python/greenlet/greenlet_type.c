@@ -1,6 +1,6 @@
 /*
  * The greenlet type: construction, attributes, switch/throw methods,
- * garbage collection and deallocation (with the kill of SPEC S77).
+ * garbage collection and deallocation (with the kill of S77).
  */
 #include "pyg.h"
 
@@ -695,7 +695,7 @@ PyTypeObject PyGreenlet_Type = {
 };
 
 _Static_assert(sizeof(PyGreenlet) == 5 * sizeof(void *) || sizeof(void *) != 8,
-               "PyGreenlet must stay 40 bytes on 64-bit (SPEC S125)");
+               "PyGreenlet must stay 40 bytes on 64-bit (S125)");
 
 int
 pyg_trace(pyg_thread *t, int is_throw, PyGreenlet *origin, PyGreenlet *target)

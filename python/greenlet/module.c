@@ -1,6 +1,6 @@
 /*
  * The extension module greenlet._greenlet: module functions, exceptions,
- * constants and the C API capsule "greenlet._C_API" (SPEC S1-S8,
+ * constants and the C API capsule "greenlet._C_API" (S1-S8,
  * S64-S72, S122-S141).
  */
 #include "pyg.h"

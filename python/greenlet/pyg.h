@@ -5,7 +5,7 @@
  * a pyg_impl.  The Python-level parent is authoritative; the core
  * greenlet (cg) is created lazily when the greenlet first starts, in the
  * thread that starts it, so a not-started greenlet can be moved under a
- * parent of any thread (SPEC S39).  The core parent only matters when a
+ * parent of any thread (S39).  The core parent only matters when a
  * greenlet finishes; the run function sets it right before returning, to
  * the receiver it has chosen by the Python-level rules (S21, S29).
  *
@@ -14,7 +14,7 @@
  * greenlet and parks the departing one's reference in `origin`, which the
  * arriving side drops after the trace callback (so a running greenlet
  * needs no reference of its own, and a suspended one is kept alive only
- * by its users, SPEC S77).
+ * by its users, S77).
  */
 #ifndef PYG_H
 #define PYG_H
@@ -85,7 +85,7 @@ struct pyg_thread {
 /* An exception or a value on its way to a greenlet.  Values keep the
    switch's raw arguments until the receiver is known: a greenlet being
    started gets them as run's arguments, a resumed one gets them converted
-   (SPEC S20). */
+   (S20). */
 typedef struct pyg_transit {
     PyObject *args;             /* owned tuple, or NULL when throwing */
     PyObject *kwargs;           /* owned dict or NULL */
@@ -159,11 +159,11 @@ int pyg_active(const pyg_impl *g);
    NULL if the lineage was broken by the garbage collector. */
 pyg_thread *pyg_owner(const pyg_impl *g);
 
-/* Sends `tr` to `target` (SPEC S16-S29, S56-S63) and waits for something
+/* Sends `tr` to `target` (S16-S29, S56-S63) and waits for something
    to arrive back: a new reference, or NULL with an exception.  Consumes
    `tr` in all cases.  May switch. */
 PyObject *pyg_switch(PyGreenlet *target, pyg_transit *tr);
-/* Builds the exception of g.throw(typ, val, tb) (SPEC S57, S58); NULL
+/* Builds the exception of g.throw(typ, val, tb) (S57, S58); NULL
    with TypeError (or the constructor's error) if the arguments are bad. */
 PyObject *pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb);
 /* Kills suspended `g` of the calling thread with GreenletExit (S77, S78);
@@ -186,7 +186,7 @@ void pyg_dematerialize(pyg_impl *g);
 PyGreenlet *pyg_new(PyObject *run, PyGreenlet *parent);
 /* Allocates the impl of a main greenlet object for thread `t`. */
 PyGreenlet *pyg_new_main(pyg_thread *t, cg_greenlet *cg);
-/* g.parent = p with every check of SPEC S34-S43: 0 or -1. */
+/* g.parent = p with every check of S34-S43: 0 or -1. */
 int pyg_set_parent(PyGreenlet *g, PyObject *p);
 /* Calls the thread's trace callback for a transfer (S97-S103): 0, or -1
    with the callback's exception set (the callback is then removed). */

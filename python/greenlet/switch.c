@@ -1,7 +1,7 @@
 /*
  * The switch protocol of the Python module on top of the core: where a
  * value or an exception really goes (dead greenlets pass it up, a
- * not-started one is started, SPEC S16-S30, S56-S63), the run function
+ * not-started one is started, S16-S30, S56-S63), the run function
  * every greenlet starts in, and killing a greenlet nobody references
  * (S77, S78).
  */

@@ -3,7 +3,7 @@
  * its trace callback and its queue of greenlets to kill; the switch hook
  * that moves interpreter state at every switch; and what happens when a
  * thread exits (a pthread key destructor: no API call is needed first,
- * SPEC S87) or when greenlets of another thread become garbage (S82).
+ * S87) or when greenlets of another thread become garbage (S82).
  */
 #include "pyg.h"
 

@@ -3,7 +3,7 @@
 Every test case derives from GreenletTest, which checks for leaks around
 each test: after the test and a full collection there must be no more
 greenlets, frames, tracebacks, contexts or exception objects than before.
-Tests cite the SPEC rules they check (``# S20``).
+Tests cite the rules of docs/behaviour.md they check (``# S20``).
 """
 import gc
 import os

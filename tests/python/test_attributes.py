@@ -33,7 +33,7 @@ def fail():
 
 
 class States:
-    """Greenlets in each state of SPEC section 1, made in the main greenlet."""
+    """Greenlets in each state of docs/behaviour.md ("Concepts"), made in the main greenlet."""
 
     def __init__(self):
         main = greenlet.getcurrent()

@@ -1,4 +1,4 @@
-"""contextvars per greenlet and the gr_context attribute (SPEC 4.3:
+"""contextvars per greenlet and the gr_context attribute (docs/behaviour.md:
 S107-S114, H16).
 
 The main greenlet's context is never touched here: creating it would

@@ -1,5 +1,5 @@
 """Exception state, recursion depth and other per-greenlet interpreter
-state (SPEC 4.4, 4.5: S115-S121, H2, H10)."""
+state (docs/behaviour.md: S115-S121, H2, H10)."""
 import gc
 import os
 import sys

@@ -1,6 +1,6 @@
 """Garbage collection of greenlets: the kill on last reference and its
 outcomes, cycles, main greenlets of exited threads, scale
-(SPEC 3.2: S77-S81; H11, H20, H23, H24)."""
+(docs/behaviour.md: S77-S81; H11, H20, H23, H24)."""
 import gc
 import os
 import re

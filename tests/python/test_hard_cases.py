@@ -1,7 +1,7 @@
 """Hard cases: switching, throwing and killing from inside nested calls,
 descriptors, imports, C callbacks, generators, coroutines, finalizers,
 class creation, exception handlers, signal handlers, locks and deep
-recursion (SPEC section 6: H1-H5, H7, H17, H19; rules S16-S30, S56-S62,
+recursion (docs/behaviour.md: H1-H5, H7, H17, H19; rules S16-S30, S56-S62,
 S77, S84, S96, S115-S119).
 
 Most cases share one harness: a *site* is a function `site(data, suspend)`

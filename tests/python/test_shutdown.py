@@ -1,5 +1,5 @@
 """Interpreter shutdown, fork and signals, each scenario in a fresh
-interpreter (SPEC 3.4, 3.5: S89-S96; H14, H22)."""
+interpreter (docs/behaviour.md: S89-S96; H14, H22)."""
 import os
 import re
 import signal

@@ -1,4 +1,4 @@
-"""Starting, switching and finishing greenlets (SPEC 2.3 and 2.4, S16-S30,
+"""Starting, switching and finishing greenlets (docs/behaviour.md S16-S30,
 H8, H9)."""
 import gc
 import sys

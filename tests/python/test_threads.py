@@ -1,6 +1,6 @@
 """Greenlets and OS threads: cross-thread refusals, reading other threads'
 greenlets, thread exit, releases from another thread, scale
-(SPEC 3.1 and 3.3: S73-S76, S82-S88, S111; H11-H13)."""
+(docs/behaviour.md: S73-S76, S82-S88, S111; H11-H13)."""
 import contextvars
 import gc
 import os

@@ -1,4 +1,4 @@
-"""g.throw([typ[, val[, tb]]]) (SPEC 2.6, S56-S63)."""
+"""g.throw([typ[, val[, tb]]]) (docs/behaviour.md S56-S63)."""
 import sys
 import unittest
 

@@ -1,5 +1,5 @@
 """Greenlet trace callbacks and Python-level tracing across switches
-(SPEC 2.8, 4.1, 4.2: S67-S69, S97-S106, H6)."""
+(docs/behaviour.md: S67-S69, S97-S106, H6)."""
 import json
 import sys
 import threading

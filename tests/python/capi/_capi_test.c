@@ -3,7 +3,7 @@
  * tests/python/capi/build.sh and driven by tests/python/test_capi.py.
  *
  * It reaches the greenlet module only the way gevent or uWSGI do: through
- * the header's macros over the capsule "greenlet._C_API" (SPEC S122-S141).
+ * the header's macros over the capsule "greenlet._C_API" (S122-S141).
  * Every slot gets a Python-callable wrapper that passes its arguments
  * through unchanged, so the tests can hand any slot wrong types.  The
  * object `_capi_test.NULL` stands for a C NULL pointer, in arguments and
@@ -11,7 +11,7 @@
  *
  * Besides the wrappers:
  *   round_robin   a gevent-like switch loop written in C;
- *   h23_run/drop  the uWSGI pattern of SPEC H23;
+ *   h23_run/drop  the uWSGI pattern of H23;
  *   CSub          a static subclass of greenlet with its own fields after
  *                 PyGreenlet, shaped like a Cython cdef class (S126, S128);
  *   HeapSub       the same as a heap type (type refcount, S128 / P9).
