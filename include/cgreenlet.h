@@ -167,7 +167,8 @@ cg_greenlet *cg_main(void);
    On success stores the greenlet in *out and returns CG_OK; the caller owns
    it and releases it with cg_destroy().  On failure *out is untouched and
    the status tells why: CG_EINVAL (NULL out or run, bad options),
-   CG_EWRONG_THREAD (parent of another thread), CG_ENOMEM, CG_ENOSTACK.
+   CG_EWRONG_THREAD (parent of another live thread), CG_ETHREAD_EXITED
+   (parent of a thread that has exited), CG_ENOMEM, CG_ENOSTACK.
    Never switches. */
 cg_status cg_create(cg_greenlet **out, cg_run_fn run, cg_greenlet *parent,
                     const cg_options *opts);
