@@ -55,9 +55,9 @@ typedef struct pyg_impl {
     PyObject *start_args;       /*   what the run function starts with */
     PyObject *start_kwargs;
     PyObject *start_error;
-    PyGreenlet *trace_via;      /* owned: the origin its next arrival is
-                                   traced from, when that is not the
-                                   greenlet it comes from (see switch.c) */
+    PyObject *trace_via;        /* owned list: the not-started greenlets
+                                   its next arrival passed through, each
+                                   traced as one hop (see switch.c) */
     unsigned flags;
     pyg_pystate state;          /* interpreter state while not running */
 } pyg_impl;

@@ -218,16 +218,17 @@ climb(PyGreenlet **g)
    Looking up `run` runs Python code, which may change everything: the
    candidate is then examined again (S18).
    An exception passing through not-started greenlets is traced as upstream
-   does, one hop into and one out of each (S97): the hops into them are
-   traced here, and *via is set to a new reference to the last of them,
-   the origin of the final hop, to be traced on arrival (else NULL).
+   does, one hop into and one out of each (S97): *via is set to a new list
+   of them (else NULL), for the arrival to trace -- in the receiver, a live
+   greenlet, never in a dying one, where a greenlet the callback starts
+   would finish into the wrong place.
    Errors: when `finishing`, an error replaces what is in transit and
    delivery goes on up the chain, ending at the thread's main greenlet
    (S29); otherwise NULL is returned with the exception set and `tr` is
    left for the caller. */
 static PyGreenlet *
 find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
-              PyGreenlet **via)
+              PyObject **via)
 {
     PyGreenlet *g = (PyGreenlet *)Py_XNewRef((PyObject *)target);
     PyObject *run = NULL;
@@ -265,10 +266,12 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
             die_unrun(gi);
             Py_CLEAR(run);
             if (t->trace != NULL) {
-                if (pyg_trace(t, 1, *via != NULL ? *via : t->current, g) < 0) {
+                if (*via == NULL && (*via = PyList_New(0)) == NULL) {
                     goto failed;
                 }
-                Py_XSETREF(*via, (PyGreenlet *)Py_NewRef((PyObject *)g));
+                if (PyList_Append(*via, (PyObject *)g) < 0) {
+                    goto failed;
+                }
             }
             if (climb(&g) < 0) {
                 goto failed;
@@ -334,18 +337,36 @@ unstart(pyg_impl *g, pyg_transit *tr)
 /* The arriving side of every transfer: the trace callback sees the
    origin, then the origin's reference (moved here by the ENTER hook) is
    dropped.  0, or -1 with the callback's exception set (S100). */
+/* Traces a transfer from `origin` to the current greenlet that passed
+   through the not-started greenlets of list `via` (or NULL): one throw
+   hop into each, then the last one.  0, or -1 with the callback's
+   exception set (no more events then, S100). */
+static int
+trace_arrival(pyg_thread *t, int is_throw, PyGreenlet *origin, PyObject *via)
+{
+    PyGreenlet *from = origin;
+    for (Py_ssize_t i = 0; via != NULL && i < PyList_GET_SIZE(via); i++) {
+        PyGreenlet *hop = (PyGreenlet *)PyList_GET_ITEM(via, i);
+        if (t->trace != NULL && pyg_trace(t, 1, from, hop) < 0) {
+            return -1;
+        }
+        from = hop;
+    }
+    return t->trace != NULL ? pyg_trace(t, is_throw, from, t->current) : 0;
+}
+
 static int
 arrived(pyg_thread *t, int is_throw)
 {
     PyGreenlet *origin = t->origin;
     pyg_impl *me = PYG_IMPL(t->current);
     PYG_INVARIANT(t == pyg_thread_peek() && me->cg == cg_current() && me->thread == t);
-    PyGreenlet *via = me->trace_via;
+    PyObject *via = me->trace_via;
     t->origin = NULL;
     me->trace_via = NULL;
     int rc = 0;
     if (t->trace != NULL && origin != NULL) {
-        rc = pyg_trace(t, is_throw, via != NULL ? via : origin, t->current);
+        rc = trace_arrival(t, is_throw, origin, via);
     }
     if (origin != NULL || via != NULL) {
         PyObject *exc = rc < 0 ? pyg_err_take() : NULL;
@@ -361,11 +382,11 @@ arrived(pyg_thread *t, int is_throw)
 /* Takes `tr` to the current greenlet itself; `via` (stolen) as in
    find_receiver. */
 static PyObject *
-deliver_here(pyg_thread *t, pyg_transit *tr, PyGreenlet *via)
+deliver_here(pyg_thread *t, pyg_transit *tr, PyObject *via)
 {
     int is_throw = tr->exc != NULL;
     if (t->trace != NULL) {
-        int rc = pyg_trace(t, is_throw, via != NULL ? via : t->current, t->current);
+        int rc = trace_arrival(t, is_throw, t->current, via);
         Py_XDECREF(via);
         if (rc < 0) {
             transit_clear(tr);
@@ -391,7 +412,7 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         transit_clear(tr);
         return NULL;
     }
-    PyGreenlet *via;
+    PyObject *via;
     PyGreenlet *g = find_receiver(t, target, tr, 0, &via);
     if (g == NULL) {
         transit_clear(tr);
@@ -534,7 +555,7 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     Py_XDECREF(run);    /* may run code; what is in transit is safe in tr */
 
     me->flags |= PYG_FINISHING;
-    PyGreenlet *via;
+    PyObject *via;
     PyGreenlet *to = find_receiver(t, me->parent, &tr, 1, &via);
     pyg_impl *ti = PYG_IMPL(to);
     cg_msg msg;

@@ -288,6 +288,32 @@ class TraceEventsTest(GreenletTest):
         self.assertEqual(self.rec.pairs(),
                          [("throw", m, g), ("throw", g, p), ("throw", p, m)])
 
+    def test_hops_traced_where_a_started_greenlet_finishes_safely(self):  # S97 S102
+        # A callback that runs a throwaway greenlet during the hop events:
+        # it must finish back into the callback's greenlet, and the
+        # exception must still arrive where it was going (the fuzzer saw
+        # the throwaway's result arrive at main instead).
+        m = getcurrent()
+        seen = []
+
+        def cb(event, args):
+            if greenlet.gettrace() is cb:
+                greenlet.settrace(None)
+                try:
+                    seen.append(greenlet.greenlet(lambda: event).switch())
+                finally:
+                    greenlet.settrace(cb)
+
+        p = greenlet.greenlet(lambda: "p ran")
+        g = greenlet.greenlet(lambda: "g ran", p)
+        greenlet.settrace(cb)
+        with self.assertRaises(KeyError):
+            g.throw(KeyError("k"))
+        greenlet.settrace(None)
+        self.assertEqual(seen, ["throw", "throw", "throw"])
+        self.assertTrue(g.dead and p.dead)
+        self.assertIs(getcurrent(), m)
+
     def test_throw_past_dead_into_not_started_reaches_self(self):  # S97 S21
         m = getcurrent()
         p = greenlet.greenlet(lambda: "p ran")
