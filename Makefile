@@ -11,6 +11,7 @@
 #   make python          build the greenlet module in python/ for every
 #                        interpreter (or PYTHON=/path/to/python)
 #   make check-python    the Python tests on every interpreter
+#   make soak            the soak tests at full size on every interpreter
 #   make demo            build and run the examples
 #   make install PREFIX=/usr/local
 #
@@ -78,7 +79,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
-        check-integration check-integration-run \
+        check-integration check-integration-run soak \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
 all: lib examples tests
 
@@ -168,6 +169,19 @@ check-python-all:
 check-python: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-python-all
+	@sh tests/summary.sh build/results
+
+# tests/python/test_soak.py at full size (CG_SOAK=1: 10 000 000
+# create-switch-finish cycles, 20 rounds of 100 threads x 1000 suspended
+# greenlets, 30-50 runs of each shutdown storm); the normal suite runs
+# them bounded.  Every interpreter, or PYTHON=...
+soak:
+	@rm -rf build/results
+	@for lp in $$(if [ -n "$(PYTHON)" ]; then echo "$$(basename $(PYTHON)):$(PYTHON)"; \
+	        else sh tests/pythons.sh 2>/dev/null | tr ' ' ':'; fi); do \
+	    PYG_TESTS=test_soak PYG_ENV="CG_SOAK=1" \
+	        sh tests/run-python-tests.sh "soak-$${lp%%:*}" "$${lp#*:}"; \
+	    grep -h '^soak:' "build/py-soak-$${lp%%:*}/test.log"; done
 	@sh tests/summary.sh build/results
 
 # The Python tests with the module built with ASan+UBSan (gcc), on

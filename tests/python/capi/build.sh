@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the C API test extension _capi_test<EXT_SUFFIX> for one
+# Builds the C API test extension _capi_test<EXT_SUFFIX> (and _fault, the
+# raw-allocator fault injector of test_fault_injection) for one
 # interpreter, against our header, with only a C compiler and the
 # interpreter's sysconfig paths (no setuptools):
 #   tests/python/capi/build.sh PYTHON OUTDIR [extra cc flags...]
@@ -21,4 +22,6 @@ suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"
 # include directory, and the test must use ours.
 ${CC:-cc} -shared -fPIC ${OPT:--O2} -g -std=c11 -Wall -Wextra -Werror -pthread \
     -I"$out" -I"$inc" "$@" "$here/_capi_test.c" -o "$out/_capi_test$suffix"
-echo "built $out/_capi_test$suffix"
+${CC:-cc} -shared -fPIC ${OPT:--O2} -g -std=c11 -Wall -Wextra -Werror -pthread \
+    -I"$inc" "$@" "$here/_fault.c" -o "$out/_fault$suffix"
+echo "built $out/_capi_test$suffix $out/_fault$suffix"
