@@ -55,6 +55,8 @@ typedef struct pyg_impl {
     PyObject *start_args;       /*   what the run function starts with */
     PyObject *start_kwargs;
     PyObject *start_error;
+    struct pyg_impl *next_queued;   /* in its thread's kill queue */
+    struct pyg_impl *next_abandoned;    /* in a list of thread exit */
     PyObject *trace_via;        /* owned list: the not-started greenlets
                                    its next arrival passed through, each
                                    traced as one hop (see switch.c) */
@@ -73,8 +75,8 @@ struct pyg_thread {
     int kill_depth;             /* kills in progress (bounded nesting) */
     int in_gc_stop;             /* our collector "stop" callback is running */
     pthread_mutex_t lock;       /* guards the deferred-kill queue */
-    PyGreenlet **deferred;      /* owned references, killed in this thread */
-    size_t n_deferred, cap_deferred;
+    pyg_impl *deferred_head;    /* kill queue, linked through next_queued; */
+    pyg_impl *deferred_tail;    /*   each holds a reference to its object */
     cg_greenlet **doomed;       /* core greenlets to destroy in this thread */
     size_t n_doomed, cap_doomed;
     atomic_int has_deferred;

@@ -103,6 +103,24 @@ unlink_shims(pyg_pystate *s)
     }
 }
 
+/* The number of frames unlink_shims will relink in the chain from `f`. */
+static size_t
+count_shim_callers(_PyInterpreterFrame *f)
+{
+    size_t n = 0;
+    while (f != NULL) {
+        _PyInterpreterFrame *p = f->previous;
+        if (p != NULL && is_shim(p)) {
+            n++;
+            while (p != NULL && is_shim(p)) {
+                p = p->previous;
+            }
+        }
+        f = p;
+    }
+    return n;
+}
+
 static void
 relink_shims(pyg_pystate *s)
 {
@@ -198,6 +216,35 @@ pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
 #if PYG_CSTACK_SHIM_FRAMES
     unlink_shims(s);
 #endif
+}
+
+int
+pyg_state_reserve(pyg_pystate *s, PyThreadState *ts)
+{
+#if PYG_CSTACK_SHIM_FRAMES
+#if PYG_TSTATE_CURRENT_FRAME
+    size_t need = count_shim_callers(ts->current_frame);
+#else
+    size_t need = count_shim_callers(ts->cframe->current_frame);
+#endif
+    if (need <= s->cap_relinked) {
+        return 0;
+    }
+    size_t cap = s->cap_relinked ? s->cap_relinked : 8;
+    while (cap < need) {
+        cap *= 2;
+    }
+    pyg_relink *r = PyMem_RawRealloc(s->relinked, cap * sizeof *r);
+    if (r == NULL) {
+        return -1;
+    }
+    s->relinked = r;
+    s->cap_relinked = cap;
+#else
+    (void)s;
+    (void)ts;
+#endif
+    return 0;
 }
 
 void
@@ -672,6 +719,27 @@ pyg_state_traverse_frames(pyg_pystate *s, visitproc visit, void *arg)
 {
     if (s->shims_left) {
         return 0;   /* the chain may lead into a moved C stack */
+    }
+    /* The innermost frame's value stack up to the end of the switch()
+       call's arguments: every entry there is the frame's (pyg_state_abandon
+       relies on the same extent). */
+    PyObject **lo = NULL, **hi = NULL;
+#if PYG_FRAME_OBJECT_CHAIN
+    if (s->frame != NULL && ((PyFrameObject *)s->frame)->f_gen == NULL) {
+        PyFrameObject *f = s->frame;
+        lo = f->f_valuestack;
+        hi = hinted_top(s, lo, f->f_code->co_stacksize);
+    }
+#else
+    _PyInterpreterFrame *top = s->frame;
+    PyCodeObject *top_co = top != NULL ? frame_code(top) : NULL;
+    if (top_co != NULL && top->owner == FRAME_OWNED_BY_THREAD) {
+        lo = top->localsplus + top_co->co_nlocalsplus;
+        hi = hinted_top(s, lo, top_co->co_stacksize);
+    }
+#endif
+    for (PyObject **p = lo; hi != NULL && p < hi; p++) {
+        Py_VISIT(*p);
     }
 #if PYG_FRAME_OBJECT_CHAIN
     for (PyFrameObject *f = s->frame; f != NULL; f = f->f_back) {

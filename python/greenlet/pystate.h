@@ -68,6 +68,13 @@ typedef struct pyg_cframe_room {
    `context` (owned, may be NULL) to run in. */
 void pyg_state_init(pyg_pystate *s);
 
+/* Before a switch away from the running greenlet whose state is `s`:
+   makes sure its LEAVE will find room for everything it records (3.12+:
+   the frames to relink past entry frames), so that the hook, which cannot
+   fail, never has to allocate.  0, or -1 if memory ran out (no switch
+   then; no exception is set).  No Python code may run between this and the switch. */
+int pyg_state_reserve(pyg_pystate *s, PyThreadState *ts);
+
 /* LEAVE for a greenlet that stays alive: saves the thread's state into
    `s` and records what travels in `carry`. */
 void pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry);
@@ -119,9 +126,11 @@ int pyg_state_traverse(pyg_pystate *s, visitproc visit, void *arg);
    3.9/3.10 the evaluator's reference to each frame object (and, for a
    frame not tracked by the collector, what that frame refers to); on
    3.11+ the function, code, locals mapping, frame object and variables
-   of each frame in its data stack.  Value-stack temporaries are left out:
-   their extent is not known everywhere, and a reference visited that is
-   not really held would let the collector free live objects.  Only for a
+   of each frame in its data stack; and the innermost frame's value stack
+   up to the end of the switch() call's arguments.  Other value-stack
+   temporaries are left out: their extent is not known everywhere, and a
+   reference visited that is not really held would let the collector free
+   live objects.  Only for a
    greenlet whose finalizer will keep it alive (resurrect it for a kill)
    if the collector finds it unreachable: the frames' objects are then
    never cleared while the frames may still run. */

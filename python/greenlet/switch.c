@@ -143,12 +143,17 @@ raise_thread_error(pyg_thread *t, pyg_thread *owner)
 }
 
 /* Marks a not-started greenlet as started and dead without running it
-   (an exception passed through it, S29, S59). */
+   (an exception passed through it in thread `t`, S29, S59).  It belongs
+   to `t` from then on, as a started greenlet does (S38). */
 static void
-die_unrun(pyg_impl *g)
+die_unrun(pyg_thread *t, pyg_impl *g)
 {
     g->flags |= PYG_DEAD_UNRUN;
     g->flags &= ~PYG_FRESH;
+    if (g->thread == NULL) {
+        g->thread = t;
+        g->main = (PyGreenlet *)Py_NewRef((PyObject *)t->main);
+    }
     if (g->cg != NULL) {
         (void)cg_discard(g->cg);
     }
@@ -263,7 +268,7 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
             return g;
         }
         if (tr->exc != NULL && !(first && !finishing)) {
-            die_unrun(gi);
+            die_unrun(t, gi);
             Py_CLEAR(run);
             if (t->trace != NULL) {
                 if (*via == NULL && (*via = PyList_New(0)) == NULL) {
@@ -433,12 +438,15 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
     /* While suspended, the reference to the target belongs to the
        greenlet, not to this C frame (see pyg_abandon). */
     pyg_impl *me = PYG_IMPL(t->current);
-    PyGreenlet *outer = me->waiting_on;
-    me->waiting_on = g;
     cg_msg received;
-    cg_status st = cg_send(gi->cg, msg, &received);
-    g = me->waiting_on;
-    me->waiting_on = outer;
+    cg_status st = CG_ENOMEM;
+    if (pyg_state_reserve(&me->state, pyg_tstate_unchecked()) == 0) {
+        PyGreenlet *outer = me->waiting_on;
+        me->waiting_on = g;
+        st = cg_send(gi->cg, msg, &received);
+        g = me->waiting_on;
+        me->waiting_on = outer;
+    }
     if (st != CG_OK) {
         Py_CLEAR(gi->trace_via);
         if (gi->flags & PYG_FRESH) {

@@ -84,10 +84,12 @@ thread_gone(void *arg)
     (void)mark_exited(arg);
 }
 
+/* The suspended greenlets of an exiting thread, linked through
+   next_abandoned (no allocation: none may fail here), each holding a
+   reference to its object. */
 typedef struct abandoned {
     pyg_thread *t;
-    PyGreenlet **list;
-    size_t n, cap;
+    pyg_impl *head, *tail;
 } abandoned;
 
 static int
@@ -101,18 +103,27 @@ discard_suspended(cg_greenlet *g, void *arg)
     }
     (void)cg_discard(g);
     gi->flags |= PYG_DISCARDED;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? 2 * a->cap : 16;
-        PyGreenlet **l = PyMem_RawRealloc(a->list, cap * sizeof *l);
-        if (l == NULL) {
-            return 0;   /* its frames keep their variables: a leak, no harm */
-        }
-        a->list = l;
-        a->cap = cap;
-    }
     Py_INCREF(gi->self);
-    a->list[a->n++] = gi->self;
+    gi->next_abandoned = NULL;
+    if (a->tail != NULL) {
+        a->tail->next_abandoned = gi;
+    } else {
+        a->head = gi;
+    }
+    a->tail = gi;
     return 0;
+}
+
+/* Takes the whole kill queue of `t` (the references come with it). */
+static pyg_impl *
+take_deferred(pyg_thread *t)
+{
+    pthread_mutex_lock(&t->lock);
+    pyg_impl *q = t->deferred_head;
+    t->deferred_head = t->deferred_tail = NULL;
+    atomic_store(&t->has_deferred, 0);
+    pthread_mutex_unlock(&t->lock);
+    return q;
 }
 
 static void collect_exited(void);
@@ -136,15 +147,16 @@ thread_state_cleared(PyObject *capsule)
     }
     /* First every stack, with no Python code running; then the frames'
        variables, whose finalizers may run anything. */
-    abandoned a = {t, NULL, 0, 0};
+    abandoned a = {t, NULL, NULL};
     (void)cg_foreach(discard_suspended, &a);
-    for (size_t i = 0; i < a.n; i++) {
-        pyg_abandon(PYG_IMPL(a.list[i]));
+    for (pyg_impl *gi = a.head; gi != NULL; gi = gi->next_abandoned) {
+        pyg_abandon(gi);
     }
-    for (size_t i = 0; i < a.n; i++) {
-        Py_DECREF(a.list[i]);
+    while (a.head != NULL) {
+        pyg_impl *gi = a.head;
+        a.head = gi->next_abandoned;
+        Py_DECREF(gi->self);    /* may free gi */
     }
-    PyMem_RawFree(a.list);
     destroy_doomed(t);
     /* The core's own exit would come only with the OS thread's (a key
        destructor, after join() has returned): done now, so that the
@@ -192,16 +204,10 @@ collect_exited(void)
     pthread_mutex_unlock(&exited_lock);
     while (t != NULL) {
         pyg_thread *next = t->next_exited;
-        pthread_mutex_lock(&t->lock);
-        PyGreenlet **q = t->deferred;
-        size_t n = t->n_deferred;
-        t->deferred = NULL;
-        t->n_deferred = t->cap_deferred = 0;
-        pthread_mutex_unlock(&t->lock);
-        for (size_t i = 0; i < n; i++) {
-            Py_DECREF(q[i]);    /* its thread is gone: discarded (S83) */
+        for (pyg_impl *q = take_deferred(t), *qn; q != NULL; q = qn) {
+            qn = q->next_queued;
+            Py_DECREF(q->self);     /* its thread is gone: discarded (S83) */
         }
-        PyMem_RawFree(q);
         Py_CLEAR(t->trace);
         Py_CLEAR(t->origin);
         Py_CLEAR(t->current);
@@ -229,30 +235,24 @@ pyg_run_deferred(pyg_thread *t)
     }
     PyObject *exc = pyg_err_take();
     for (;;) {
-        pthread_mutex_lock(&t->lock);
-        PyGreenlet **q = t->deferred;
-        size_t n = t->n_deferred;
-        t->deferred = NULL;
-        t->n_deferred = t->cap_deferred = 0;
-        atomic_store(&t->has_deferred, 0);
-        pthread_mutex_unlock(&t->lock);
+        pyg_impl *q = take_deferred(t);
         destroy_doomed(t);
-        if (n == 0) {
-            PyMem_RawFree(q);
+        if (q == NULL) {
             break;
         }
-        for (size_t i = 0; i < n; i++) {
-            pyg_impl *gi = PYG_IMPL(q[i]);
+        while (q != NULL) {
+            pyg_impl *gi = q;
+            q = gi->next_queued;
+            PyGreenlet *g = gi->self;
             if (gi->flags & PYG_FOUND_GARBAGE) {
                 /* Still referenced by its cycle: killed explicitly (S80). */
                 gi->flags &= ~PYG_FOUND_GARBAGE;
                 if (pyg_needs_kill(gi)) {
-                    pyg_kill(t, q[i]);
+                    pyg_kill(t, g);
                 }
             }
-            Py_DECREF(q[i]);    /* now in its own thread: killed (S82) */
+            Py_DECREF(g);       /* now in its own thread: killed (S82) */
         }
-        PyMem_RawFree(q);
     }
     if (exc != NULL) {
         pyg_err_give(exc);
@@ -288,20 +288,15 @@ static PyMethodDef gc_callback_def = {
 void
 pyg_defer_kill(pyg_thread *t, PyGreenlet *g)
 {
+    pyg_impl *gi = PYG_IMPL(g);
     pthread_mutex_lock(&t->lock);
-    if (t->n_deferred == t->cap_deferred) {
-        size_t cap = t->cap_deferred ? 2 * t->cap_deferred : 16;
-        PyGreenlet **q = PyMem_RawRealloc(t->deferred, cap * sizeof *q);
-        if (q == NULL) {
-            pthread_mutex_unlock(&t->lock);
-            /* No room to queue it: it can never be killed, keep it. */
-            PYG_IMPL(g)->flags |= PYG_LEAKED;
-            return;
-        }
-        t->deferred = q;
-        t->cap_deferred = cap;
+    gi->next_queued = NULL;
+    if (t->deferred_tail != NULL) {
+        t->deferred_tail->next_queued = gi;
+    } else {
+        t->deferred_head = gi;
     }
-    t->deferred[t->n_deferred++] = g;
+    t->deferred_tail = gi;
     atomic_store(&t->has_deferred, 1);
     pthread_mutex_unlock(&t->lock);
 }
@@ -357,7 +352,6 @@ pyg_thread_free(pyg_thread *t)
 {
     pyg_chunk_cache_drain(&t->chunks);
     pthread_mutex_destroy(&t->lock);
-    PyMem_RawFree(t->deferred);
     PyMem_RawFree(t->doomed);
     PyMem_RawFree(t);
 }

@@ -29,26 +29,6 @@ except ImportError as exc:
         "the greenlet package with: sh tests/python/capi/build.sh PYTHON DIR (%s)" % exc
     ) from exc
 
-# Documented degradations of the module under allocation failure: a
-# fault there leaves a greenlet (and its frames) alive for good, never a
-# crash.  Reported to the owners of python/greenlet; each entry goes when
-# it is fixed.
-#  - relink: 3.12+, pystate.c relink_push cannot grow the table at a
-#    switch: the switch goes on with `shims_left` set, after which the
-#    suspended greenlet's frames are neither traversed (a cycle through
-#    them is never collected, its kill never runs) nor released at thread
-#    exit (pyg_state_abandon returns early).
-#  - defer-queue: thread.c pyg_defer_kill cannot grow the thread's kill
-#    queue when the collector finalizes a suspended greenlet: it is
-#    flagged PYG_LEAKED and never killed.
-#  - abandon-list: thread.c discard_suspended cannot grow its list at
-#    thread exit: that greenlet's frames keep their variables.
-RELINK = sys.version_info >= (3, 12)
-KNOWN_LEAKS = {
-    "gc_cycle": "defer-queue, relink" if RELINK else "defer-queue",
-    "thread_exit": "relink, abandon-list" if RELINK else "abandon-list",
-}
-
 # Attempts per scenario: a run that still reaches allocation MAX_N fails
 # the test (the scenarios need a few dozen).
 MAX_N = 2000
@@ -308,7 +288,7 @@ class FaultInjectionTest(GreenletTest):
         """)
 
     def test_gc_cycle(self):  # S80
-        self.inject("gc_cycle", known_leak=KNOWN_LEAKS["gc_cycle"], code=r"""
+        self.inject("gc_cycle", code=r"""
         def scenario(ctx):
             main = greenlet.getcurrent()
             ran = []
@@ -331,7 +311,7 @@ class FaultInjectionTest(GreenletTest):
         """)
 
     def test_thread_exit(self):  # S85 S86
-        self.inject("thread_exit", known_leak=KNOWN_LEAKS["thread_exit"], code=r"""
+        self.inject("thread_exit", code=r"""
         def prepare(ctx):
             ctx.go = go = threading.Event()
             ctx.box = box = []

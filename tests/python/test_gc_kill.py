@@ -371,6 +371,36 @@ for i in range(20):
 print("ok")
 """)
 
+    def test_cycle_through_the_pending_switch_call(self):  # S80
+        # The child is referenced only by the call outer is suspended in
+        # (its value stack) and points back through its parent (found by
+        # the stateful fuzzer).
+        self.scenario("""
+log = []
+def inner():
+    try:
+        main.switch()
+    finally:
+        log.append("inner")
+def outer():
+    try:
+        child.switch()
+    finally:
+        log.append("outer")
+for i in range(10):
+    outer_g = greenlet.greenlet(outer)
+    child = greenlet.greenlet(inner, parent=outer_g)
+    outer_g.switch()
+    w = weakref.ref(child)
+    del outer_g, child
+    for k in range(3):
+        gc.collect()
+    assert w() is None, w()
+    assert sorted(log) == ["inner", "outer"], log
+    del log[:]
+print("ok")
+""")
+
     def test_reachable_greenlet_frames_stay_intact(self):  # S80
         # Collections while a suspended greenlet with frame cycles is
         # still referenced must leave its variables alone.

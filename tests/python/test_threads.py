@@ -814,6 +814,32 @@ class DeadThreadRepeatTest(GreenletTest):
         # one object per round would show as >= 100).
         self.assertLess(after["all"] - before["all"], 50, (before, after))
 
+    def test_died_unrun_greenlet_belongs_to_its_thread(self):  # S38 S29
+        # An exception passed through a not-started greenlet: it is started
+        # (and dead) in this thread, so another thread's parent is refused.
+        out = []
+
+        def worker():
+            g = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
+            g.switch()
+            out.append(g)
+
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join()
+
+        def boom():
+            raise KeyError("boom")
+
+        n = greenlet.greenlet(lambda: None)
+        c = greenlet.greenlet(boom, parent=n)
+        with self.assertRaises(KeyError):
+            c.switch()
+        self.assertTrue(n.dead)
+        with self.assertRaises(ValueError) as cm:
+            n.parent = out[0]
+        self.assertEqual(str(cm.exception), "parent cannot be on a different thread")
+        del out[:]
 
 class AbandonedMemoryTest(GreenletTest):
     @unittest.skipIf(os.environ.get("CG_TEST_ASAN"),
