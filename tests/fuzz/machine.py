@@ -40,6 +40,10 @@ idx = st.integers(0, 40)
 seed = st.integers(0, 10 ** 6)
 choice = st.tuples(st.integers(0, 8), idx, seed, st.integers(0, 9))
 choices = st.lists(choice, max_size=12)
+# Python call depth at which main switches, drops or collects: with
+# CPython's data stack (3.11+) the depth changes what the module must
+# save and restore.
+depth = st.sampled_from([0, 0, 3, 20, 70])
 
 
 def step(fn):
@@ -119,7 +123,7 @@ class GreenletMachine(RuleBasedStateMachine):
         self.world.refs[gid] = g
         self.world.wrefs[gid] = weakref.ref(g)
 
-    def run_op(self, action):
+    def run_op(self, action, depth=0):
         """One switch or throw from main: model first, then for real."""
         self.start_op()
         m, w = self.model, self.world
@@ -127,9 +131,9 @@ class GreenletMachine(RuleBasedStateMachine):
         w.plan = list(m.plan)
         w.kill_expected = set(m.kill_expected)
         if action[0] == "switch":
-            got = w.switch(action[1], action[2], action[3])
+            got = w.at_depth(depth, w.switch, action[1], action[2], action[3])
         else:
-            got = w.throw(action[1], action[2])
+            got = w.at_depth(depth, w.throw, action[1], action[2])
         got = (got[0], norm(got[1]))
         self.check_op(expected, got)
 
@@ -151,18 +155,18 @@ class GreenletMachine(RuleBasedStateMachine):
         self.add(gid, greenlet.greenlet(self.world.make_run(gid), **kw))
         return gid
 
-    @rule(to=idx, args=seed, plan=choices)
+    @rule(to=idx, args=seed, plan=choices, depth=depth)
     @step
-    def switch(self, to, args, plan):  # S16 S20 S21 S26-S30
+    def switch(self, to, args, plan, depth=0):  # S16 S20 S21 S26-S30
         a, k = make_args(args)
         self.pending_choices = plan
-        self.run_op(("switch", self.pick(to), a, k, 0, None))
+        self.run_op(("switch", self.pick(to), a, k, depth, None), depth)
 
-    @rule(to=idx, exc=seed, plan=choices)
+    @rule(to=idx, exc=seed, plan=choices, depth=depth)
     @step
-    def throw(self, to, exc, plan):  # S56-S62
+    def throw(self, to, exc, plan, depth=0):  # S56-S62
         self.pending_choices = plan
-        self.run_op(("throw", self.pick(to), make_exc(exc), 0, None))
+        self.run_op(("throw", self.pick(to), make_exc(exc), depth, None), depth)
 
     @rule(n=st.integers(2, 40), args=seed)
     @step
@@ -180,16 +184,16 @@ class GreenletMachine(RuleBasedStateMachine):
         self.run_op(("switch", first, a, k, 0, None))
 
     @precondition(lambda self: len(self.model.held) > 1)
-    @rule(i=idx)
+    @rule(i=idx, depth=depth)
     @step
-    def drop(self, i):  # S77 S78 S79
+    def drop(self, i, depth=0):  # S77 S78 S79
         m = self.model
         gid = self.pick(i, sorted(m.held - {MAIN}))
         self.uninstall_raise_tracer()
         self.start_op()
         m.held.discard(gid)
         m.peel()
-        del self.world.refs[gid]
+        self.world.at_depth(depth, self.world.release, gid)
         self.check_op()
 
     @rule(i=idx, j=idx)
@@ -203,16 +207,16 @@ class GreenletMachine(RuleBasedStateMachine):
         name = "selfref" if a == b else "link%d" % len(self.model.gs[a].links)
         setattr(w.refs[a], name, w.refs[b])
 
-    @rule()
+    @rule(depth=depth)
     @step
-    def collect(self):  # S80
+    def collect(self, depth=0):  # S80
         m = self.model
         if "gc-cycles" in EXCLUDE and m.cyclic_suspended_garbage():
             return
         self.uninstall_raise_tracer()
         self.start_op()
         m.peel(collect=True)
-        gc.collect()
+        self.world.at_depth(depth, gc.collect)
         self.check_op()
 
     @precondition(lambda self: len(self.model.held) > 1)

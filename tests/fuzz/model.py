@@ -87,7 +87,6 @@ class Model:
         self.gs = {MAIN: G(MAIN, None)}
         self.gs[MAIN].state = "active"
         self.gs[MAIN].is_main = True
-        self.gs[MAIN].base = 0
         self.held = {MAIN}
         self.leaked = set()
         self.cur = MAIN
@@ -244,8 +243,10 @@ class Model:
         self.kills.append((gid, payload, m.var))
         self.kill_expected.add(gid)
         self.events_reliable = False
-        m.waiting = MAIN
         self.leaked.add(gid)
+        m.waiting = None        # resumed: lets go of what it held
+        self.peel()
+        m.waiting = MAIN
 
     # ---- control transfers -------------------------------------------
 

@@ -98,6 +98,9 @@ class World:
         except BaseException as e:
             return ("exc", e)
 
+    def release(self, gid):
+        del self.refs[gid]
+
     def at_depth(self, n, fn, *args):
         if n > 0:
             return self.at_depth(n - 1, fn, *args)
