@@ -15,6 +15,7 @@ them are then leaked, as upstream does, instead of killed per S80);
 tracer-record, tracer-raise, tracer-switch leave out that trace callback.
 """
 import contextvars
+import faulthandler
 import functools
 import gc
 import io
@@ -34,6 +35,9 @@ from world import VAR, TracerError, World, norm
 
 EXCLUDE = set(filter(None, os.environ.get("FUZZ_EXCLUDE", "").split(",")))
 STEPS_FILE = os.environ.get("FUZZ_STEPS_FILE")
+# An example running longer than this many seconds is a hang: the
+# process prints every thread's stack and exits.
+EXAMPLE_TIMEOUT = float(os.environ.get("FUZZ_EXAMPLE_TIMEOUT", "0"))
 OPS = [0]
 
 idx = st.integers(0, 40)
@@ -68,6 +72,8 @@ class Mismatch(AssertionError):
 class GreenletMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
+        if EXAMPLE_TIMEOUT:
+            faulthandler.dump_traceback_later(EXAMPLE_TIMEOUT, exit=True)
         self.steps = []
         if STEPS_FILE:
             with open(STEPS_FILE, "w") as f:
@@ -75,6 +81,8 @@ class GreenletMachine(RuleBasedStateMachine):
         self.gc_was_enabled = gc.isenabled()
         gc.disable()
         gc.collect()
+        # Collections then only look at what this example made: fast.
+        gc.freeze()
         self.model = Model()
         self.model.opaque_frames = "frame-cycles" in EXCLUDE
         self.world = World()
@@ -500,9 +508,12 @@ class GreenletMachine(RuleBasedStateMachine):
         w.refs.clear()
         self.model = None
         gc.collect()
+        gc.unfreeze()
         sys.unraisablehook = self.saved_hook
         if self.gc_was_enabled:
             gc.enable()
+        if EXAMPLE_TIMEOUT:
+            faulthandler.cancel_dump_traceback_later()
 
 
 # `python -m unittest machine` (from tests/fuzz, greenlet on PYTHONPATH):

@@ -75,7 +75,9 @@ def program(steps, exclude):
 
 
 def run_child(argv, timeout, env):
-    """Returns (kind, output): kind is ok, crash, hang or mismatch."""
+    """Returns (kind, output): kind is ok, crash, hang or mismatch.  A
+    hang is an example that set off the watchdog of machine.py, or a
+    child still running after `timeout` seconds."""
     try:
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout, env=env, cwd=os.path.dirname(os.path.dirname(HERE)))
@@ -84,6 +86,8 @@ def run_child(argv, timeout, env):
     out = p.stdout.decode(errors="replace")
     if p.returncode == 0:
         return "ok", out
+    if "Timeout (" in out:
+        return "hang", out
     if p.returncode < 0 or any(m in out for m in CRASH_MARKS):
         return "crash", out + "\n(exit status %d)" % p.returncode
     return "mismatch", out
@@ -129,6 +133,12 @@ def minimise(steps, kind, sig, args, env, budget):
             else:
                 i += n
         n //= 2
+    # Then simpler arguments: no plan, depth 0.
+    for i in range(len(steps)):
+        for pat, rep in ((r"plan=\[[^]]*\]", "plan=[]"), (r"depth=\d+", "depth=0")):
+            trial = steps[:i] + [re.sub(pat, rep, steps[i])] + steps[i + 1:]
+            if time.time() < end and trial != steps and reproduces(trial, kind, sig, args, env):
+                steps = trial
     return steps, True
 
 
@@ -138,7 +148,7 @@ def main():
     ap.add_argument("--batches", type=int, default=0, help="stop after this many batches (0: no limit)")
     ap.add_argument("--examples", type=int, default=50, help="examples per batch")
     ap.add_argument("--steps", type=int, default=40, help="steps per example")
-    ap.add_argument("--timeout", type=float, default=120, help="seconds per batch before it is a hang")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds per example before it is a hang")
     ap.add_argument("--seed", type=int, default=None, help="first batch seed (default: random)")
     ap.add_argument("--derandomize", action="store_true",
                     help="fixed seeds 0, 1, 2... (same examples on every run)")
@@ -159,6 +169,7 @@ def main():
     env = dict(os.environ)
     env["FUZZ_STEPS_FILE"] = os.path.join(tmp, "steps")
     env["PYTHONFAULTHANDLER"] = "1"
+    env["FUZZ_EXAMPLE_TIMEOUT"] = str(args.timeout)
     status = os.path.join(tmp, "status")
     counts = {"crash": 0, "hang": 0, "mismatch": 0}
     seen = set()
@@ -178,7 +189,7 @@ def main():
                 "--examples", str(args.examples), "--steps", str(args.steps),
                 "--status", status] + (["--derandomize"] if args.derandomize and batch == 1 else [])
         try:
-            kind, out = run_child(argv, args.timeout, env)
+            kind, out = run_child(argv, args.timeout * (args.examples + 1), env)
         except KeyboardInterrupt:
             break
         try:
@@ -200,9 +211,11 @@ def main():
                 steps = [l.rstrip("\n") for l in f if l.startswith("state.")]
         tail = "\n".join(out.rstrip().splitlines()[-40:])
         print("---- output (last lines) ----\n%s" % tail)
-        if kind != "hang" and args.minimise_seconds > 0:
-            steps, ok = minimise(steps, kind, sig, args, dict(env, FUZZ_STEPS_FILE=""),
-                                 args.minimise_seconds)
+        budget = args.minimise_seconds
+        if args.seconds > 0:
+            budget = min(budget, max(0, args.seconds - (time.time() - start)))
+        if kind != "hang" and budget > 0:
+            steps, ok = minimise(steps, kind, sig, args, dict(env, FUZZ_STEPS_FILE=""), budget)
             if not ok:
                 print("(the program below did not fail again on its own)")
         print("---- reproducer (%d steps) ----\n%s----" % (len(steps), program(steps, args.exclude)),
