@@ -399,7 +399,7 @@ class GreenletMachine(RuleBasedStateMachine):
         t = threading.Thread(target=run)
         t.start()
         t.join()
-        label = "T%d" % id(t)
+        label = "T%d" % m.next_gid
         del t
         greenlet.getcurrent()
         prev = None
@@ -418,7 +418,8 @@ class GreenletMachine(RuleBasedStateMachine):
         del made, g
         deadline = time.time() + 2
         while time.time() < deadline and any(
-                not self.obj(g).dead for g in m.gs if m.gs[g].thread == label):
+                g is not None and not g.dead for g in
+                (self.obj(x) for x in m.gs if m.gs[x].thread == label)):
             time.sleep(0.01)
             greenlet.getcurrent()
         if ran:

@@ -75,6 +75,10 @@ class G:
         self.state = "new"          # new | active | dead | freed
         self.thread = thread        # "M" (ours) or a foreign thread label
         self.waiting = None         # greenlet its suspended switch() holds
+        # ...and the greenlet that switch reached (past dead ones): the
+        # module keeps it (pimpl->waiting_on, visible to the collector)
+        # while suspended, so it is not killed before this one resumes.
+        self.waiting_on = None
         self.links = []             # greenlets held in its __dict__
         self.policy = policy        # what it does when killed
         self.var = None             # its ContextVar value
@@ -148,6 +152,8 @@ class Model:
             out.append(m.parent)
         if m.waiting is not None:
             out.append(m.waiting)
+        if m.waiting_on is not None:
+            out.append(m.waiting_on)
         return out
 
     def reachable(self, collect=False):
@@ -229,7 +235,7 @@ class Model:
         self.events_reliable = False
         self.kill_expected.add(gid)
         payload = ("exc", ("E", "GreenletExit", (KILL_TEXT,)))
-        m.waiting = None
+        m.waiting = m.waiting_on = None
         self.kills.append((gid, payload, m.var))
         if m.policy == "raise":
             self.unraisable += 1
@@ -244,9 +250,9 @@ class Model:
         self.kill_expected.add(gid)
         self.events_reliable = False
         self.leaked.add(gid)
-        m.waiting = None        # resumed: lets go of what it held
+        m.waiting = m.waiting_on = None     # resumed: lets go of what it held
         self.peel()
-        m.waiting = MAIN
+        m.waiting = m.waiting_on = MAIN
 
     # ---- control transfers -------------------------------------------
 
@@ -271,7 +277,7 @@ class Model:
         greenlet its switch() call held, which may now be garbage."""
         self.cur = gid
         m = self.gs[gid]
-        m.waiting = None
+        m.waiting = m.waiting_on = None
         self.peel()
 
     def transfer(self, origin, target, payload):
@@ -296,7 +302,7 @@ class Model:
                 payload = ("exc", ("E", "TracerError", ("trace",)))
             return origin, payload
         om = self.gs[origin]
-        om.waiting = target
+        om.waiting, om.waiting_on = target, land
         lm = self.gs[land]
         kind = "throw" if payload[0] == "exc" else "switch"
         if lm.state == "new":
@@ -326,7 +332,7 @@ class Model:
         (receiver, payload) up its chain."""
         m = self.gs[gid]
         m.state = "dead"
-        m.waiting = None
+        m.waiting = m.waiting_on = None
         if is_exit(payload):
             payload = ("val", payload[1])
         t = m.parent if parent is None else parent

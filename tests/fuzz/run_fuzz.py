@@ -95,15 +95,18 @@ def run_child(argv, timeout, env):
 
 def signature(kind, out):
     """A short name for the failure, to report each kind once."""
-    for line in out.splitlines():
-        if line.startswith("machine.Mismatch:"):
-            return "%s: %s" % (kind, re.sub(r"\d+", "N", line.split(":", 2)[1].strip()))
+    lines = out.splitlines()
+    for line in lines:
+        m = re.search(r"machine\.Mismatch: (.*)", line)
+        if m:
+            return "%s: %s" % (kind, re.sub(r"\d+", "N", m.group(1).strip(" :")))
+    for line in lines:
         if "Fatal Python error" in line or "ERROR: AddressSanitizer" in line \
                 or "runtime error:" in line:
             return "%s: %s" % (kind, line.strip()[:100])
-    if kind == "mismatch":
-        last = [l for l in out.splitlines() if l.strip()][-1:] or ["?"]
-        return "%s: %s" % (kind, last[0][:100])
+    errors = [l for l in lines if re.match(r"\W*\w+(Error|Exception|Exit|Interrupt)\b", l)]
+    if kind == "mismatch" and errors:
+        return "%s: %s" % (kind, errors[-1].strip(" |+")[:100])
     return kind
 
 

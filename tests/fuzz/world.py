@@ -185,6 +185,8 @@ class World:
                             getattr(t, "fuzz_gid", "?")))
 
     def raise_tracer(self, event, args):
+        # The traceback keeps this frame: it must not keep the greenlets.
+        del event, args
         raise TracerError("trace")
 
     def switch_tracer(self, event, args):
