@@ -207,13 +207,19 @@ class GreenletMachine(RuleBasedStateMachine):
     @rule(i=idx, j=idx)
     @step
     def link(self, i, j):  # S79 S80: cycles through __dict__
-        a, b = self.pick(i), self.pick(j)
+        self.add_link(self.pick(i), self.pick(j))
+
+    def add_link(self, a, b):
         if a == MAIN:
             return
         self.model.gs[a].links.append(b)
-        w = self.world
         name = "selfref" if a == b else "link%d" % len(self.model.gs[a].links)
-        setattr(w.refs[a], name, w.refs[b])
+        setattr(self.world.refs[a], name, self.world.refs[b])
+
+    @rule(i=idx)
+    @step
+    def selfref(self, i):  # S79 S80: g.selfref = g
+        self.add_link(self.pick(i), self.pick(i))
 
     @rule(depth=depth)
     @step
