@@ -79,7 +79,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
-        check-integration check-integration-run soak \
+        check-integration check-integration-run soak fuzz check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
 all: lib examples tests
 
@@ -144,6 +144,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-debug
 	@$(MAKE) --no-print-directory check-python-valgrind
+	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-integration-run
 	@sh tests/summary.sh build/results
 
@@ -326,3 +327,32 @@ install: lib
 
 clean:
 	rm -rf build
+
+# ---- the stateful fuzzer (tests/fuzz) ------------------------------------
+# make fuzz [SECONDS=N] [PYTHON=...]: every interpreter in parallel (or
+# PYTHON), until interrupted unless SECONDS is set; logs in
+# build/fuzz-LABEL/fuzz.log.  check-fuzz: a bounded run (~2 minutes in
+# all, fixed seeds) of every interpreter and the ASan+UBSan build, counted
+# in build/results like the tests.
+FUZZ_CHECK_SECONDS ?= 100
+ASAN_FUZZ_ENV = LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0
+ASAN_FUZZ_CFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+fuzz:
+	@mkdir -p build/results
+	@if [ -n "$(PYTHON)" ]; then \
+	    sh tests/fuzz/run.sh "$$(basename $(PYTHON))" "$(PYTHON)" "$(SECONDS)"; \
+	else \
+	    sh tests/pythons.sh 2>/dev/null | while read -r label py; do \
+	        sh tests/fuzz/run.sh "$$label" "$$py" "$(SECONDS)" & done; wait; \
+	fi
+
+check-fuzz:
+	@mkdir -p build/results
+	@sh tests/pythons.sh 2>/dev/null | { while read -r label py; do \
+	    sh tests/fuzz/run.sh "$$label" "$$py" $(FUZZ_CHECK_SECONDS) --derandomize & done; \
+	  if [ -x $(ASAN_PY) ]; then \
+	    PYG_CFLAGS="$(ASAN_FUZZ_CFLAGS)" PYG_ENV="$(ASAN_FUZZ_ENV)" CC=gcc \
+	        sh tests/fuzz/run.sh asan $(ASAN_PY) $(FUZZ_CHECK_SECONDS) --derandomize & \
+	  else echo "SKIPPED: fuzz asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/fuzz-asan-skipped; fi; \
+	  wait; }

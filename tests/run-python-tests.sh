@@ -11,14 +11,7 @@
 label=$1
 py=$2
 out=build/py-$label
-mkdir -p build/results "$out/greenlet"
-if ! PYG_OUT=$out/greenlet sh tools/build-python.sh "$py" $PYG_CFLAGS >"$out/build.log" 2>&1; then
-    cat "$out/build.log"
-    echo "[python-$label] not ok - build failed"
-    echo "0 1 0" > "build/results/python-$label"
-    exit 0
-fi
-cp python/greenlet/__init__.py python/greenlet/greenlet.h "$out/greenlet/"
+sh tests/build-package.sh "python-$label" "$out" "$py" || exit 0
 # The C API test extension of test_capi, next to the package it uses.
 sh tests/python/capi/build.sh "$py" "$out" $PYG_CFLAGS >>"$out/build.log" 2>&1 || cat "$out/build.log"
 log=$out/test.log
