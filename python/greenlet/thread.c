@@ -7,7 +7,6 @@
  */
 #include "pyg.h"
 
-
 static _Thread_local pyg_thread *tls;
 static pthread_key_t exit_key;
 
