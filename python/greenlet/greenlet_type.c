@@ -4,7 +4,6 @@
  */
 #include "pyg.h"
 
-
 /* Kills nested deeper than this are queued and run when the outermost
    one is done, so dropping a long chain of suspended greenlets does not
    nest deallocations without bound (H24). */
