@@ -79,7 +79,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
-        check-integration check-integration-run soak fuzz check-fuzz \
+        check-integration check-integration-run soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
 all: lib examples tests
 
@@ -346,6 +346,13 @@ fuzz:
 	    sh tests/pythons.sh 2>/dev/null | while read -r label py; do \
 	        sh tests/fuzz/run.sh "$$label" "$$py" "$(SECONDS)" & done; wait; \
 	fi
+
+# make fuzz-asan [SECONDS=N]: the same on the ASan+UBSan build (Debian's
+# python3), for long sanitizer runs.
+fuzz-asan:
+	@mkdir -p build/results
+	@PYG_CFLAGS="$(ASAN_FUZZ_CFLAGS)" PYG_ENV="$(ASAN_FUZZ_ENV)" CC=gcc \
+	    sh tests/fuzz/run.sh asan $(ASAN_PY) "$(SECONDS)"
 
 check-fuzz:
 	@mkdir -p build/results
