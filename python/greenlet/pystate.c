@@ -545,8 +545,9 @@ frame_code_slot(_PyInterpreterFrame *f)
    CPython does for a frame object that outlives its frame, so that it no
    longer points into the data stack: its variables are gone already, its
    value stack is left out (its extent is not known everywhere), its
-   code moves over; its globals and builtins, borrowed from the function,
-   keep one reference each for good. */
+   code moves over, its function does not (released with the frame's);
+   its globals and builtins, borrowed from the function, keep one
+   reference each for good. */
 static void
 detach_frame_object(PyFrameObject *fo, _PyInterpreterFrame *f, int nlocalsplus)
 {
@@ -555,7 +556,12 @@ detach_frame_object(PyFrameObject *fo, _PyInterpreterFrame *f, int nlocalsplus)
     Py_XINCREF(f->f_builtins);
     f->stacktop = nlocalsplus;
     memcpy(copy, f, (size_t)((char *)&f->localsplus[nlocalsplus] - (char *)f));
-    *frame_code_slot(f) = NULL;
+    *frame_code_slot(f) = NULL;     /* the copy owns the code now */
+#if PYG_FRAME_FUNCOBJ
+    copy->f_funcobj = NULL;         /* the frame's reference goes below */
+#else
+    copy->f_func = NULL;
+#endif
     copy->owner = FRAME_OWNED_BY_FRAME_OBJECT;
     copy->previous = NULL;
     fo->f_frame = copy;

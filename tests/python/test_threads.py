@@ -840,6 +840,37 @@ class DeadThreadRepeatTest(GreenletTest):
             n.parent = out[0]
         self.assertEqual(str(cm.exception), "parent cannot be on a different thread")
         del out[:]
+    def test_frame_objects_outliving_abandoned_greenlets(self):  # S85
+        # Frames of greenlets abandoned at thread exit that somebody still
+        # holds (here: a list; often a traceback) stay usable, and what the
+        # frames held is released exactly once (3.11+: such a frame gets a
+        # copy of its data; its function was released twice at first,
+        # which crashed CPython's final collection in the integration run).
+        kept = []
+        box = []
+
+        def body(n):
+            kept.append(sys._getframe())
+            greenlet.getcurrent().parent.switch()
+
+        def worker():
+            for i in range(20):
+                g = greenlet.greenlet(body)
+                g.switch(i)
+                box.append(g)
+
+        before = sys.getrefcount(body)
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join()
+        self.assertTrue(all(g.dead for g in box))
+        del box[:]
+        gc.collect()
+        self.assertEqual([f.f_code.co_name for f in kept], ["body"] * 20)
+        self.assertTrue(all(f.f_back is None or f.f_back.f_code for f in kept))
+        del kept[:]
+        gc.collect()
+        self.assertEqual(sys.getrefcount(body), before)
 
 class AbandonedMemoryTest(GreenletTest):
     @unittest.skipIf(os.environ.get("CG_TEST_ASAN"),
