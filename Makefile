@@ -237,12 +237,15 @@ check-integration-run:
 	@mkdir -p build/results
 	@if [ -x $(INTEG_PY) ] && [ -f $$($(INTEG_PY) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)/Python.h ]; then \
 	    $(MAKE) --no-print-directory build/integ/greenlet/.built && \
-	    sh tests/integration/run.sh build/integ > build/integ/test.log 2>&1; \
+	    sh tests/integration/run.sh build/integ > build/integ/test.log 2>&1; rc=$$?; \
 	    grep -E '^(FAIL|ERROR):' build/integ/test.log | sed 's|^|[integration] not ok - |'; \
 	    line=$$(grep -E '^integration: [0-9]+ passed' build/integ/test.log | tail -1); \
 	    if [ -z "$$line" ]; then tail -40 build/integ/test.log; echo "0 1 0" > build/results/integration; \
 	    else echo "[$$line]"; echo "$$line" | sed -E 's/integration: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/' > build/results/integration; \
-	        grep -q ' 0 failed' build/results/integration 2>/dev/null || tail -60 build/integ/test.log; fi; \
+	        [ "$$(cut -d' ' -f2 build/results/integration)" = 0 ] || tail -60 build/integ/test.log; fi; \
+	    if [ $$rc -ne 0 ] && [ -n "$$line" ]; then \
+	        echo "[integration] not ok - the runner exited with status $$rc"; tail -5 build/integ/test.log; \
+	        echo "0 1 0" > build/results/integration-exit; fi; \
 	else echo "SKIPPED: integration (needs $(INTEG_PY) with python3-dev)"; echo "0 0 1" > build/results/integration-skipped; fi
 
 check-integration: deps
