@@ -390,15 +390,11 @@ static PyObject *
 deliver_here(pyg_thread *t, pyg_transit *tr, PyObject *via)
 {
     int is_throw = tr->exc != NULL;
-    if (t->trace != NULL) {
-        int rc = trace_arrival(t, is_throw, t->current, via);
-        Py_XDECREF(via);
-        if (rc < 0) {
-            transit_clear(tr);
-            return NULL;
-        }
-    } else {
-        Py_XDECREF(via);
+    int rc = trace_arrival(t, is_throw, t->current, via);
+    Py_XDECREF(via);
+    if (rc < 0) {
+        transit_clear(tr);
+        return NULL;
     }
     if (is_throw) {
         PyObject *exc = tr->exc;

@@ -108,7 +108,6 @@ if MAX_N == 0:
     sys.exit(0)
 base = census()
 bad = []
-known = []
 faults = 0
 # CG_FAULT_ONLY=n: that one attempt (to reproduce a finding).
 n = int(os.environ.get("CG_FAULT_ONLY", 0))
@@ -130,8 +129,7 @@ while n < MAX_N:
                     % (again, ctx.unraisable + ctx.thread_errors)))
     now = census()
     if any(now[k] > base[k] for k in base) or ctx.not_killed:
-        # A documented degradation of the module (KNOWN_LEAKS): kept apart.
-        (known if KNOWN_LEAK else bad).append(
+        bad.append(
             (n, "leaked: before %r after %r, %d not killed" % (base, now, ctx.not_killed)))
         base = now
     faults += failed
@@ -140,8 +138,7 @@ while n < MAX_N:
         break
     n += 1
 print(json.dumps({"faults": faults, "attempts": n + 1, "per_run": per_run,
-                  "bad": [(i, str(m)) for i, m in bad[:20]], "nbad": len(bad),
-                  "known": [(i, str(m)) for i, m in known]}))
+                  "bad": [(i, str(m)) for i, m in bad[:20]], "nbad": len(bad)}))
 """
 
 
@@ -157,14 +154,11 @@ class FaultInjectionTest(GreenletTest):
             sum(cls.totals.values()),
             ", ".join("%s %d" % kv for kv in sorted(cls.totals.items()))))
 
-    def inject(self, name, code, known_leak=False):
+    def inject(self, name, code):
         """Runs scenario `code` under the driver; asserts no crash and no
-        anomaly; records the number of faults.  known_leak: leaks after a
-        fault are one of KNOWN_LEAKS, reported on stderr, and tolerated in
-        at most a quarter of the attempts."""
+        anomaly (a leak is one); records the number of faults."""
         import json
-        program = (textwrap.dedent(code) + "\nMAX_N = %d\nKNOWN_LEAK = %r\n"
-                   % (MAX_N, bool(known_leak)) + DRIVER)
+        program = textwrap.dedent(code) + "\nMAX_N = %d\n" % MAX_N + DRIVER
         rc, out, err = run_python(program, timeout=600)
         tail = "\n".join(err.splitlines()[-40:])
         self.assertEqual(rc, 0, "%s: exit status %r (a crash at the last attempt):\n%s"
@@ -174,11 +168,6 @@ class FaultInjectionTest(GreenletTest):
         self.assertIsNotNone(result["per_run"], "%s: still failing after %d attempts"
                              % (name, MAX_N))
         self.assertGreater(result["faults"], 0, name)
-        if result["known"]:
-            self.notes.append("%s: known leak (%s) after faults %s" % (
-                name, known_leak, [i for i, _ in result["known"]]))
-            self.assertLessEqual(len(result["known"]), result["attempts"] // 4,
-                                 result["known"])
         type(self).totals[name] = result["faults"]
         self.notes.append("%s: %d faults, %d raw allocations per run"
                           % (name, result["faults"], result["per_run"]))
