@@ -12,6 +12,8 @@
 #                        interpreter (or PYTHON=/path/to/python)
 #   make check-python    the Python tests on every interpreter
 #   make soak            the soak tests at full size on every interpreter
+#   make wheels          the sdist and a manylinux wheel per interpreter in dist/
+#   make check-installed the Python tests against the installed wheels/sdist
 #   make demo            build and run the examples
 #   make install PREFIX=/usr/local
 #
@@ -79,7 +81,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
-        check-integration check-integration-run soak fuzz fuzz-asan check-fuzz \
+        check-integration check-integration-run check-installed wheels soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
 all: lib examples tests
 
@@ -146,6 +148,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-python-valgrind
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-integration-run
+	@$(MAKE) --no-print-directory check-installed
 	@sh tests/summary.sh build/results
 
 # ---- the Python module -------------------------------------------------
@@ -331,6 +334,27 @@ install: lib
 clean:
 	rm -rf build
 
+# ---- packaging: sdist, wheels, the installed package ---------------------
+# make wheels [DIST=dist]: the sdist, and from it a manylinux wheel per
+# interpreter (tools/wheels.sh; tools and build requirements from PyPI).
+# check-installed: the same into build/dist, then the Python suite against
+# each wheel installed in a fresh venv, against the sdist built by pip in
+# a venv of the newest pyenv interpreter, and against the offline route
+# (no index, no build isolation) on Debian's python3.
+DIST ?= dist
+wheels:
+	@sh tools/wheels.sh $(DIST)
+
+check-installed:
+	@mkdir -p build/results
+	@if sh tools/wheels.sh build/dist > build/wheels.log 2>&1; then \
+	    grep -E '^(sdist|wheel):' build/wheels.log | sed 's|^|[packaging] |'; echo "1 0 0" > build/results/wheels; \
+	    sh tests/pythons.sh 2>/dev/null | xargs -L1 -P2 sh -c 'sh tests/run-installed.sh wheel "$$0" "$$1" build/dist'; \
+	    newest=$$(sh tests/pythons.sh 2>/dev/null | grep -v '^debian' | tail -n 1); \
+	    if [ -n "$$newest" ]; then sh tests/run-installed.sh sdist $$newest build/dist; fi; \
+	    if [ -x $(ASAN_PY) ]; then sh tests/run-installed.sh offline debian $(ASAN_PY) build/dist; fi; \
+	else tail -40 build/wheels.log; echo "[packaging] not ok - make wheels failed"; echo "0 1 0" > build/results/wheels; fi
+
 # ---- the stateful fuzzer (tests/fuzz) ------------------------------------
 # make fuzz [SECONDS=N] [PYTHON=...]: every interpreter in parallel (or
 # PYTHON), until interrupted unless SECONDS is set; logs in
@@ -350,12 +374,13 @@ fuzz:
 	        sh tests/fuzz/run.sh "$$label" "$$py" "$(SECONDS)" & done; wait; \
 	fi
 
-# make fuzz-asan [SECONDS=N]: the same on the ASan+UBSan build (Debian's
-# python3), for long sanitizer runs.
+# make fuzz-asan [SECONDS=N] [PYTHON=...]: the same on the ASan+UBSan build
+# (Debian's python3 unless PYTHON is given), for long sanitizer runs.
 fuzz-asan:
 	@mkdir -p build/results
 	@PYG_CFLAGS="$(ASAN_FUZZ_CFLAGS)" PYG_ENV="$(ASAN_FUZZ_ENV)" CC=gcc \
-	    sh tests/fuzz/run.sh asan $(ASAN_PY) "$(SECONDS)"
+	    sh tests/fuzz/run.sh asan$(if $(PYTHON),-$(notdir $(patsubst %/bin/python3,%,$(PYTHON)))) \
+	        $(or $(PYTHON),$(ASAN_PY)) "$(SECONDS)"
 
 check-fuzz:
 	@mkdir -p build/results

@@ -8,10 +8,21 @@
 # PYG_TESTS (test module names).
 # Counts go to build/results/python-LABEL; a crash of the runner counts
 # as one more failure.
+# PYG_VENV=DIR: test the package installed in that virtual environment
+# instead (tests/install-wheel.sh made it); only the test extensions are
+# built, into build/py-LABEL, against the header the installation put in
+# DIR/include/site/pythonX.Y, where compiled users find it.
 label=$1
 py=$2
 out=build/py-$label
-sh tests/build-package.sh "python-$label" "$out" "$py" || exit 0
+if [ -n "$PYG_VENV" ]; then
+    py=$PYG_VENV/bin/python
+    rm -rf "$out" && mkdir -p "$out"
+    export GREENLET_INC
+    GREENLET_INC=$(echo "$PYG_VENV"/include/site/python*)
+else
+    sh tests/build-package.sh "python-$label" "$out" "$py" || exit 0
+fi
 # The C API test extension of test_capi, next to the package it uses.
 sh tests/python/capi/build.sh "$py" "$out" $PYG_CFLAGS >>"$out/build.log" 2>&1 || cat "$out/build.log"
 log=$out/test.log
