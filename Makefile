@@ -62,6 +62,13 @@ CFLAGS ?=
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS += -pthread -lm
 
+# The version is set once, in include/cgreenlet.h; the soname carries the
+# major number (an ABI break makes a new one), the .pc the whole version.
+version_part = $(shell sed -n 's/^.define CG_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/cgreenlet.h)
+CG_MAJOR := $(call version_part,MAJOR)
+CG_VERSION := $(CG_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME := libcgreenlet.so.$(CG_MAJOR)
+
 LIB_SRC := $(wildcard src/core/*.c src/stack/*.c) src/arch/arch_asm.c \
            src/arch/switch_ucontext.c
 ifneq ($(BACKEND),ucontext)
@@ -100,7 +107,7 @@ $(B)/libcgreenlet.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/libcgreenlet.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcgreenlet.so.0 -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/c/%.c tests/c/check.h $(B)/libcgreenlet.a
 	@mkdir -p $(dir $@)
@@ -323,9 +330,9 @@ install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/cgreenlet.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libcgreenlet.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libcgreenlet.so $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so.0
-	ln -sf libcgreenlet.so.0 $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' cgreenlet.pc.in \
+	install -m 755 $(B)/libcgreenlet.so $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(CG_VERSION)|' cgreenlet.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cgreenlet.pc
 
 clean:
