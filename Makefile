@@ -13,7 +13,9 @@
 #   make check-python    the Python tests on every interpreter
 #   make soak            the soak tests at full size on every interpreter
 #   make demo            build and run the examples
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (DESTDIR= for staging)
+#   make uninstall PREFIX=/usr/local removes what install put there
+#   make check-install   install, build against it with pkg-config, uninstall
 #
 # Knobs: CC, ARCH=native|aarch64, BACKEND=asm|ucontext, FPCTL=1|0 (0: do
 # not preserve MXCSR/x87 CW/FPCR across switches), SANITIZE=asan.
@@ -87,7 +89,8 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
         check-integration check-integration-run soak fuzz fuzz-asan check-fuzz \
-        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
+        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install \
+        uninstall check-install clean
 all: lib examples tests
 
 lib: $(B)/libcgreenlet.a $(B)/libcgreenlet.so
@@ -128,7 +131,8 @@ C_DEPS := gcc:gcc make:make clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/li
           /usr/lib/python3/dist-packages/gevent:python3-gevent \
           /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
           /usr/lib/python3/dist-packages/greenlet:python3-greenlet \
-          /usr/lib/python3/dist-packages/hypothesis:python3-hypothesis
+          /usr/lib/python3/dist-packages/hypothesis:python3-hypothesis \
+          pkg-config:pkg-config
 
 deps:
 	@sh tools/ensure-deps.sh $(C_DEPS)
@@ -147,6 +151,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-valgrind-c
 	@$(MAKE) --no-print-directory check-fuzz-c
 	@$(MAKE) --no-print-directory check-debug
+	@$(MAKE) --no-print-directory check-install
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-debug
@@ -326,14 +331,29 @@ demo:
 	@if [ -x $(INTEG_PY) ]; then $(MAKE) --no-print-directory build/integ/greenlet/.built; fi
 	@sh examples/run-demo.sh $(B)/examples build/integ
 
+# Everything install puts under $(DESTDIR)$(PREFIX), and all uninstall
+# removes (directories stay: they may hold other packages' files).
+INSTALLED := include/cgreenlet.h lib/libcgreenlet.a lib/$(SONAME) lib/libcgreenlet.so \
+             lib/pkgconfig/cgreenlet.pc
+DEST := $(DESTDIR)$(PREFIX)
+
 install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/cgreenlet.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/libcgreenlet.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libcgreenlet.so $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so
+	install -d $(DEST)/include $(DEST)/lib/pkgconfig
+	install -m 644 include/cgreenlet.h $(DEST)/include/
+	install -m 644 $(B)/libcgreenlet.a $(DEST)/lib/
+	install -m 755 $(B)/libcgreenlet.so $(DEST)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DEST)/lib/libcgreenlet.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(CG_VERSION)|' cgreenlet.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cgreenlet.pc
+	    > $(DEST)/lib/pkgconfig/cgreenlet.pc
+
+uninstall:
+	rm -f $(addprefix $(DEST)/,$(INSTALLED))
+
+# install, the README's example built through pkg-config (shared and
+# static) and run, then uninstall, all in a staging directory; counted in
+# build/results like a C test program.
+check-install: lib
+	@MAKE="$(MAKE)" CC="$(CC)" sh tests/run-c-tests.sh install-$(VARIANT) sh tests/c/install-test.sh
 
 clean:
 	rm -rf build
