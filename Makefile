@@ -15,7 +15,9 @@
 #   make wheels          the sdist and a manylinux wheel per interpreter in dist/
 #   make check-installed the Python tests against the installed wheels/sdist
 #   make demo            build and run the examples
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (DESTDIR= for staging)
+#   make uninstall PREFIX=/usr/local removes what install put there
+#   make check-install   install, build against it with pkg-config, uninstall
 #
 # Knobs: CC, ARCH=native|aarch64, BACKEND=asm|ucontext, FPCTL=1|0 (0: do
 # not preserve MXCSR/x87 CW/FPCR across switches), SANITIZE=asan.
@@ -64,6 +66,13 @@ CFLAGS ?=
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS += -pthread -lm
 
+# The version is set once, in include/cgreenlet.h; the soname carries the
+# major number (an ABI break makes a new one), the .pc the whole version.
+version_part = $(shell sed -n 's/^.define CG_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/cgreenlet.h)
+CG_MAJOR := $(call version_part,MAJOR)
+CG_VERSION := $(CG_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME := libcgreenlet.so.$(CG_MAJOR)
+
 LIB_SRC := $(wildcard src/core/*.c src/stack/*.c) src/arch/arch_asm.c \
            src/arch/switch_ucontext.c
 ifneq ($(BACKEND),ucontext)
@@ -82,7 +91,8 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
         check-integration check-integration-run check-installed wheels soak fuzz fuzz-asan check-fuzz \
-        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install clean
+        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install \
+        uninstall check-install clean
 all: lib examples tests
 
 lib: $(B)/libcgreenlet.a $(B)/libcgreenlet.so
@@ -102,7 +112,7 @@ $(B)/libcgreenlet.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/libcgreenlet.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libcgreenlet.so.0 -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/c/%.c tests/c/check.h $(B)/libcgreenlet.a
 	@mkdir -p $(dir $@)
@@ -123,7 +133,8 @@ C_DEPS := gcc:gcc make:make clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/li
           /usr/lib/python3/dist-packages/gevent:python3-gevent \
           /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
           /usr/lib/python3/dist-packages/greenlet:python3-greenlet \
-          /usr/lib/python3/dist-packages/hypothesis:python3-hypothesis
+          /usr/lib/python3/dist-packages/hypothesis:python3-hypothesis \
+          pkg-config:pkg-config
 
 deps:
 	@sh tools/ensure-deps.sh $(C_DEPS)
@@ -142,6 +153,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-valgrind-c
 	@$(MAKE) --no-print-directory check-fuzz-c
 	@$(MAKE) --no-print-directory check-debug
+	@$(MAKE) --no-print-directory check-install
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-debug
@@ -322,14 +334,29 @@ demo:
 	@if [ -x $(INTEG_PY) ]; then $(MAKE) --no-print-directory build/integ/greenlet/.built; fi
 	@sh examples/run-demo.sh $(B)/examples build/integ
 
+# Everything install puts under $(DESTDIR)$(PREFIX), and all uninstall
+# removes (directories stay: they may hold other packages' files).
+INSTALLED := include/cgreenlet.h lib/libcgreenlet.a lib/$(SONAME) lib/libcgreenlet.so \
+             lib/pkgconfig/cgreenlet.pc
+DEST := $(DESTDIR)$(PREFIX)
+
 install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/cgreenlet.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/libcgreenlet.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libcgreenlet.so $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so.0
-	ln -sf libcgreenlet.so.0 $(DESTDIR)$(PREFIX)/lib/libcgreenlet.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' cgreenlet.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cgreenlet.pc
+	install -d $(DEST)/include $(DEST)/lib/pkgconfig
+	install -m 644 include/cgreenlet.h $(DEST)/include/
+	install -m 644 $(B)/libcgreenlet.a $(DEST)/lib/
+	install -m 755 $(B)/libcgreenlet.so $(DEST)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DEST)/lib/libcgreenlet.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(CG_VERSION)|' cgreenlet.pc.in \
+	    > $(DEST)/lib/pkgconfig/cgreenlet.pc
+
+uninstall:
+	rm -f $(addprefix $(DEST)/,$(INSTALLED))
+
+# install, the README's example built through pkg-config (shared and
+# static) and run, then uninstall, all in a staging directory; counted in
+# build/results like a C test program.
+check-install: lib
+	@MAKE="$(MAKE)" CC="$(CC)" sh tests/run-c-tests.sh install-$(VARIANT) sh tests/c/install-test.sh
 
 clean:
 	rm -rf build

@@ -38,7 +38,29 @@ extern "C" {
 #pragma GCC visibility push(default)
 #endif
 
-#define CGREENLET_VERSION "0.1.0"
+/* The library's version (semantic versioning: the major number changes
+   when the API or ABI breaks, and names the shared library's soname).
+   The three numbers are the one place it is set; the build (Makefile,
+   setup.py) reads them from here.  CGREENLET_VERSION spells them out as
+   "MAJOR.MINOR.PATCH" and must be kept equal to them: tests/c/test_version.c
+   checks that it is.  A program can compare these, which it was compiled
+   against, with cg_version() / cg_version_number(), the library it runs
+   with. */
+#define CG_VERSION_MAJOR 0
+#define CG_VERSION_MINOR 2
+#define CG_VERSION_PATCH 0
+#define CGREENLET_VERSION "0.2.0"
+
+/* Returns the version of the library actually linked, as the static string
+   "MAJOR.MINOR.PATCH" (never NULL; CGREENLET_VERSION of the build of the
+   library, which may differ from the header a program was compiled with).
+   Any thread, any time, before or without any other call.  Never switches. */
+const char *cg_version(void);
+
+/* Returns the linked library's version as one comparable number,
+   MAJOR * 10000 + MINOR * 100 + PATCH (0.2.0 gives 200).  Any thread, any
+   time.  Never switches. */
+int cg_version_number(void);
 
 /* The result of every fallible call. */
 typedef enum cg_status {

@@ -4,9 +4,8 @@ This is cgreenlet's implementation of the greenlet API, written in C on
 the cgreenlet core library.  It is a drop-in replacement for the stock
 greenlet module, including its C API (greenlet/greenlet.h).
 """
-__version__ = "3.5.3+cgreenlet.1"
-
 from ._greenlet import (
+    __version__,  # set in C from the header's version macros (pyg.h)
     CLOCKS_PER_SEC,
     GREENLET_USE_CONTEXT_VARS,
     GREENLET_USE_GC,

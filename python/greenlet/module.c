@@ -7,8 +7,6 @@
 
 #include <time.h>
 
-#define PYG_VERSION "3.5.3+cgreenlet.1"
-
 PyObject *PyExc_GreenletError;
 PyObject *PyExc_GreenletExit;
 
@@ -274,7 +272,10 @@ add_constants(PyObject *m)
         }
     }
     if (PyModule_AddIntConstant(m, "CLOCKS_PER_SEC", (long)CLOCKS_PER_SEC) < 0 ||
-        PyModule_AddStringConstant(m, "__version__", PYG_VERSION) < 0) {
+        PyModule_AddStringConstant(m, "__version__", PYG_VERSION) < 0 ||
+        /* The core's own answer, so Python sees the version of the code
+           that runs, not only of the header __version__ was built from. */
+        PyModule_AddStringConstant(m, "CGREENLET_VERSION", cg_version()) < 0) {
         return -1;
     }
     return 0;

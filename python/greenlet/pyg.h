@@ -30,6 +30,16 @@
 #include "cgreenlet.h"
 #include "pystate.h"
 
+/* The upstream greenlet release whose API this module implements (what
+   code that checks greenlet.__version__ expects).  setup.py reads it from
+   here, so it stays a plain string literal. */
+#define PYG_GREENLET_API_VERSION "3.5.3"
+
+/* greenlet.__version__: the API level, then the core library's version as
+   a PEP 440 local label, e.g. "3.5.3+cgreenlet.0.2.0" -- a change of either
+   changes the package's version. */
+#define PYG_VERSION PYG_GREENLET_API_VERSION "+cgreenlet." CGREENLET_VERSION
+
 typedef struct pyg_thread pyg_thread;
 
 enum pyg_flags {

@@ -1,4 +1,5 @@
-/* Text for every status code (minicoro's one-enum-plus-strerror style). */
+/* Text for every status code (minicoro's one-enum-plus-strerror style),
+   and the version of the library. */
 #include "cgreenlet.h"
 
 const char *
@@ -29,4 +30,18 @@ cg_strerror(cg_status status)
         return "the greenlet did not finish when asked to exit";
     }
     return "unknown cgreenlet status";
+}
+
+/* Here rather than in the header so that a program sees the version of the
+   library it runs with, not the one it was compiled against. */
+const char *
+cg_version(void)
+{
+    return CGREENLET_VERSION;
+}
+
+int
+cg_version_number(void)
+{
+    return CG_VERSION_MAJOR * 10000 + CG_VERSION_MINOR * 100 + CG_VERSION_PATCH;
 }

@@ -144,6 +144,16 @@ class PackageTest(GreenletTest):
         release = tuple(int(x) for x in m.group("release").split("."))
         self.assertGreaterEqual(release, (3, 0))
 
+    def test_version_names_api_level_and_core(self):  # S5
+        # The API level, then the core's version as the local label; the
+        # core's version comes from the same header the C tests check.
+        import greenlet._greenlet as mod
+        core = mod.CGREENLET_VERSION
+        self.assertIs(type(core), str)
+        self.assertRegex(core, r"^[0-9]+\.[0-9]+\.[0-9]+$")
+        self.assertEqual(greenlet.__version__, "3.5.3+cgreenlet." + core)
+        self.assertIs(greenlet.__version__, mod.__version__)
+
     def test_version_loose_comparison(self):  # S5
         v = greenlet.__version__
         self.assertGreater(loose_version_key(v), loose_version_key("0.3.2"))
