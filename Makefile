@@ -126,10 +126,14 @@ $(B)/examples/%: examples/%.c $(B)/libcgreenlet.a
 check-c: tests
 	@sh tests/run-c-tests.sh "$(VARIANT)$(if $(VALGRIND),-valgrind)" "$(RUN)" $(TESTS)
 
-C_DEPS := gcc:gcc make:make clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a:libclang-rt-14-dev \
+# Paths that differ between Debian releases (clang's runtime, python3.X)
+# are found by wildcard; none found means the package is missing.
+PY3_H := $(or $(firstword $(wildcard /usr/include/python3*/Python.h)),/usr/include/python3/Python.h)
+CLANG_RT := $(or $(firstword $(wildcard /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-$(CPU).a /usr/lib/llvm-*/lib/clang/*/lib/$(CPU)*/libclang_rt.asan.a)),/usr/lib/llvm/libclang_rt.asan.a)
+C_DEPS := gcc:gcc make:make clang:clang $(CLANG_RT):libclang-rt-dev \
           valgrind:valgrind qemu-aarch64:qemu-user aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
           /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross \
-          /usr/include/python3.11/Python.h:python3-dev \
+          $(PY3_H):python3-dev /usr/lib/python3/dist-packages/wheel:python3-wheel \
           /usr/lib/python3/dist-packages/gevent:python3-gevent \
           /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
           /usr/lib/python3/dist-packages/greenlet:python3-greenlet \
@@ -324,7 +328,7 @@ bench: $(B)/bench/cbench
 	@$(MAKE) --no-print-directory FPCTL=0 build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
 	@sh bench/run.sh $(B)/bench/cbench build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
 
-DEMO_DEPS := gcc:gcc make:make /usr/include/python3.11/Python.h:python3-dev \
+DEMO_DEPS := gcc:gcc make:make $(PY3_H):python3-dev \
              /usr/lib/python3/dist-packages/gevent:python3-gevent \
              /usr/lib/python3/dist-packages/greenlet:python3-greenlet
 
