@@ -1,12 +1,13 @@
-"""eventlet (Debian's python3-eventlet) on our greenlet.
+"""eventlet (Debian's python3-eventlet, or eventlet from PyPI in a
+virtualenv) on our greenlet.
 
 The scenarios run in child processes (eventlet_child.py): all but one
 share a child, and monkey_patch(), which changes its process for good,
-has its own.  Deprecation warnings of eventlet 0.33 are ignored.
+has its own.  Deprecation warnings of eventlet are ignored.
 """
 import unittest
 
-from integ_support import ChildScenarios, is_ours, skip_unless_module
+from integ_support import ChildScenarios, from_installed_dist, is_ours, skip_unless_module
 
 
 class EventletScenarios(ChildScenarios):
@@ -14,7 +15,9 @@ class EventletScenarios(ChildScenarios):
 
     def scenario(self, name):
         result = super().scenario(name)
-        self.assertFalse(is_ours(result["eventlet"]), "eventlet must be Debian's own")
+        self.assertTrue(from_installed_dist(result["eventlet"], "eventlet"),
+                        "eventlet must be the installed distribution (Debian's or pip's), "
+                        "not a copy: %r" % result["eventlet"])
         return result
 
 
