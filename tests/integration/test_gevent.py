@@ -1,4 +1,4 @@
-"""gevent (Debian's python3-gevent, built against greenlet.h) on our greenlet.
+"""gevent (Debian's python3-gevent or PyPI's, built against greenlet.h) on our greenlet.
 
 These tests run in the test process itself, without monkey-patching (see
 test_gevent_monkey for that); every one first checks that the greenlet
@@ -31,7 +31,8 @@ if has_module("gevent"):
     import gevent.socket
     SKIP = None
 else:
-    SKIP = "gevent is not importable by %s (install python3-gevent)" % sys.executable
+    SKIP = ("gevent is not importable by %s (install python3-gevent, or gevent from PyPI)"
+            % sys.executable)
 
 # Bounds on waits: never reached when things work.
 BOUND = 60
