@@ -46,8 +46,9 @@ EOF
 left_out=
 for pkg in $packages; do
     # What to install, and what must be there for it to count as installed
-    # (gunicorn's gevent worker imports packaging since gunicorn 24; the
-    # asyncio extra's greenlet is left out, it is the one removed below).
+    # (gunicorn 27's gevent worker imports packaging, declared only by the
+    # gevent extra; the asyncio extra's greenlet is not checked, it is the
+    # one removed below).
     spec=$pkg
     need=$pkg
     case "$pkg" in
