@@ -504,5 +504,87 @@ def scenario_wsgi():
     return {"clients": n, "app_greenlet": results[0][2]["greenlet"]}
 
 
+def scenario_asyncio_hub():
+    # Run with EVENTLET_HUB=asyncio (eventlet 0.35 and later): eventlet's
+    # hub greenlet runs an asyncio event loop; coroutines become green
+    # threads with spawn_for_awaitable.  An asyncio echo server serves
+    # eventlet green-socket clients, all in one thread.
+    import asyncio
+    import eventlet.asyncio
+    from eventlet.hubs import get_hub
+    from eventlet.hubs.asyncio import Hub as AsyncioHub
+
+    check(isinstance(get_hub(), AsyncioHub), "hub is %r" % get_hub())
+    n = 20
+    state = {"handled": 0}
+
+    async def handle(reader, writer):
+        data = await reader.readexactly(16)
+        await asyncio.sleep(0.001)
+        writer.write(data.upper())
+        await writer.drain()
+        writer.close()
+        state["handled"] += 1
+
+    async def start():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        return server
+
+    server = eventlet.asyncio.spawn_for_awaitable(start()).wait()
+    port = server.sockets[0].getsockname()[1]
+
+    def client(i):
+        c = gsocket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        try:
+            c.sendall(b"message %08d" % i)
+            return recv_exact(c, 16)
+        finally:
+            c.close()
+
+    pool = eventlet.GreenPool(n)
+    replies = list(pool.imap(client, range(n)))
+    check(replies == [b"MESSAGE %08d" % i for i in range(n)], "replies %r" % replies[:3])
+    check(state["handled"] == n, "handled %d" % state["handled"])
+
+    async def close():
+        server.close()
+        await server.wait_closed()
+    eventlet.asyncio.spawn_for_awaitable(close()).wait()
+
+    # A coroutine's result and its exception reach the green thread.
+    async def value(x):
+        await asyncio.sleep(0.001)
+        return x * 2
+
+    async def failing():
+        await asyncio.sleep(0)
+        raise KeyError("from the coroutine")
+
+    threads = [eventlet.asyncio.spawn_for_awaitable(value(i)) for i in range(50)]
+    check([t.wait() for t in threads] == [i * 2 for i in range(50)], "coroutine results")
+    try:
+        eventlet.asyncio.spawn_for_awaitable(failing()).wait()
+    except KeyError as e:
+        check(e.args == ("from the coroutine",), "args %r" % (e.args,))
+    else:
+        raise AssertionError("the coroutine's KeyError was lost")
+
+    # Killing the green thread cancels the coroutine.
+    cancelled = eventlet.event.Event()
+
+    async def long():
+        try:
+            await asyncio.sleep(BOUND)
+        except asyncio.CancelledError:
+            cancelled.send(True)
+            raise
+
+    gt = eventlet.asyncio.spawn_for_awaitable(long())
+    eventlet.sleep(0.01)
+    gt.kill()
+    check(bounded_wait(cancelled), "the coroutine was not cancelled")
+    return {"clients": n}
+
+
 if __name__ == "__main__":
     sys.exit(run_scenarios(globals(), sys.argv[1:], eventlet=eventlet.__file__))

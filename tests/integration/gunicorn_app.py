@@ -47,6 +47,7 @@ def application(environ, start_response):
         "query": query,
         "pid": os.getpid(),
         "greenlet": greenlet.__file__,
+        "greenlet_version": greenlet.__version__,
         "greenlet_ext": sys.modules["greenlet._greenlet"].__file__,
         "gevent": gevent.__file__,
         "in_gevent_greenlet": isinstance(current, gevent.Greenlet),

@@ -1,11 +1,16 @@
-"""Shared helpers of the integration tests (gevent, eventlet, gunicorn).
+"""Shared helpers of the integration tests (gevent, eventlet, gunicorn,
+SQLAlchemy).
 
-The tests run on Debian's /usr/bin/python3 with cgreenlet's build directory
-first on PYTHONPATH (see run.sh).  That directory is taken from the
-environment variable CG_INTEG_BUILD, or else from the first PYTHONPATH
-entry; every test checks that the ``greenlet`` module in use, in this
-process and in every child process, comes from it and not from
-/usr/lib/python3/dist-packages.
+The tests run on Debian's /usr/bin/python3 (or $PYTHON, e.g. a virtualenv's
+python) with cgreenlet's build directory first on PYTHONPATH (see run.sh).
+That directory is taken from the environment variable CG_INTEG_BUILD, or
+else from the first PYTHONPATH entry.  It is either a build directory
+holding only our greenlet package, or a virtualenv's site-packages into
+which our wheel was installed (next to gevent and the others).  Every test
+checks that the ``greenlet`` module in use, in this process and in every
+child process, is ours: its file lies in BUILD/greenlet/ (never in
+/usr/lib/python3/dist-packages) and its version ends in +cgreenlet.N (so
+a stock greenlet installed in the same site-packages cannot pass for ours).
 """
 import importlib.util
 import json
@@ -31,18 +36,82 @@ def build_dir():
 BUILD = build_dir()
 
 
+OUR_PACKAGE = os.path.join(BUILD, "greenlet") if BUILD else None
+
+
 def is_ours(path):
-    """True if PATH (a module's __file__) lies under our build directory."""
-    if not BUILD or not path:
+    """True if PATH (greenlet's __file__ or its extension's) lies in our
+    greenlet package, BUILD/greenlet/."""
+    if not OUR_PACKAGE or not path:
         return False
     real = os.path.realpath(path)
-    return real.startswith(BUILD + os.sep) and not real.startswith(STOCK_DIR + os.sep)
+    return real.startswith(OUR_PACKAGE + os.sep) and not real.startswith(STOCK_DIR + os.sep)
 
 
-def assert_ours(test, path, what="greenlet"):
+def is_our_version(version):
+    """True if VERSION (greenlet.__version__) is cgreenlet's."""
+    return isinstance(version, str) and "+cgreenlet" in version
+
+
+def assert_ours(test, path, what="greenlet", version=None):
+    """Checks that PATH lies in our greenlet package and, if VERSION is
+    given, that it is cgreenlet's version."""
     test.assertTrue(
         is_ours(path),
-        "%s comes from %r, not from our build directory %r" % (what, path, BUILD))
+        "%s comes from %r, not from our package %r" % (what, path, OUR_PACKAGE))
+    if version is not None:
+        test.assertTrue(is_our_version(version),
+                        "%s has version %r, not cgreenlet's" % (what, version))
+
+
+def assert_our_greenlet(test):
+    """Checks the greenlet module imported by this process (package,
+    extension and version)."""
+    import greenlet
+    assert_ours(test, greenlet.__file__, version=greenlet.__version__)
+    assert_ours(test, sys.modules["greenlet._greenlet"].__file__, "greenlet's extension")
+    test.assertTrue(is_our_version(sys.modules["greenlet._greenlet"].__version__))
+
+
+def from_installed_dist(path, dist_name):
+    """True if PATH (a module's __file__) lies in the installed distribution
+    DIST_NAME (Debian's package or a pip-installed one, found through its
+    metadata), not in a copy somewhere else, and not in our package."""
+    if not path or is_ours(path):
+        return False
+    from importlib import metadata
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:
+        return False
+    top = os.path.realpath(str(dist.locate_file(dist_name.lower())))
+    return os.path.realpath(path).startswith(top + os.sep)
+
+
+def dist_version(dist_name):
+    """The installed version of DIST_NAME, or None."""
+    from importlib import metadata
+    for name in (dist_name, dist_name.lower()):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return None
+
+
+def stock_greenlet_dir():
+    """A directory holding a stock (not cgreenlet) greenlet package for this
+    interpreter, to compare ours with, or None: $CG_INTEG_STOCK_DIR, else
+    sys.prefix/stock-greenlet (made by pypi-venv.sh), else Debian's
+    dist-packages if this interpreter searches it."""
+    found = [os.environ.get("CG_INTEG_STOCK_DIR"),
+             os.path.join(sys.prefix, "stock-greenlet")]
+    if STOCK_DIR in [os.path.realpath(p) for p in sys.path if p]:
+        found.append(STOCK_DIR)
+    for d in found:
+        if d and os.path.isfile(os.path.join(d, "greenlet", "__init__.py")):
+            return os.path.realpath(d)
+    return None
 
 
 def has_module(name):
@@ -55,8 +124,8 @@ def has_module(name):
 def skip_unless_module(name, package):
     return unittest.skipUnless(
         has_module(name),
-        "%s is not importable by %s (install the Debian package %s)"
-        % (name, sys.executable, package))
+        "%s is not importable by %s (install the Debian package %s, or %s from PyPI)"
+        % (name, sys.executable, package, name))
 
 
 def ensure_fd_limit(test, need):
@@ -70,15 +139,16 @@ def ensure_fd_limit(test, need):
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
-def child_env(ours=True, extra_path=()):
+def child_env(ours=True, extra_path=(), stock=None):
     """Environment of a child interpreter.
 
     With OURS, our build directory comes first on PYTHONPATH; without it,
-    PYTHONPATH holds only EXTRA_PATH, so the stock greenlet is imported.
+    PYTHONPATH holds STOCK (a directory with a stock greenlet package, see
+    stock_greenlet_dir()), if given, then EXTRA_PATH.
     """
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    path = ([BUILD] if ours and BUILD else []) + list(extra_path)
+    path = ([BUILD] if ours and BUILD else [stock] if not ours and stock else []) + list(extra_path)
     if path:
         env["PYTHONPATH"] = os.pathsep.join(path)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -90,13 +160,13 @@ def child_env(ours=True, extra_path=()):
     return env
 
 
-def run_child(script, args=(), ours=True, timeout=120, env=None, extra_path=(HERE,)):
+def run_child(script, args=(), ours=True, timeout=120, env=None, extra_path=(HERE,), stock=None):
     """Runs tests/integration/SCRIPT ARGS in a child interpreter.
 
     Returns a dict: returncode (None if it timed out), stdout, stderr, and
     results, the JSON objects the child printed (one a line)."""
     cmd = [sys.executable, os.path.join(HERE, script)] + [str(a) for a in args]
-    child = child_env(ours, extra_path)
+    child = child_env(ours, extra_path, stock)
     child.update(env or {})
     try:
         proc = subprocess.run(cmd, env=child, cwd=HERE, stdin=subprocess.DEVNULL,
@@ -126,17 +196,18 @@ def describe(child):
         head, child["stdout"][-4000:], child["stderr"][-8000:])
 
 
-def run_script(test, script, *args, ours=True, timeout=120, env=None):
+def run_script(test, script, *args, ours=True, timeout=120, env=None, stock=None):
     """Runs a child that prints one JSON result line; checks that it
     succeeded with "ok": true (and, with OURS, on our greenlet).
     Returns the decoded result."""
-    child = run_child(script, args, ours=ours, timeout=timeout, env=env)
+    child = run_child(script, args, ours=ours, timeout=timeout, env=env, stock=stock)
     test.assertEqual(child["returncode"], 0, describe(child))
     test.assertTrue(child["results"], "no JSON result line\n" + describe(child))
     result = child["results"][-1]
     test.assertIs(result.get("ok"), True, "child reported failure\n" + describe(child))
     if ours:
-        assert_ours(test, result.get("greenlet"), "greenlet in the child")
+        assert_ours(test, result.get("greenlet"), "greenlet in the child",
+                    result.get("greenlet_version", ""))
     return result
 
 
@@ -164,7 +235,8 @@ class ChildScenarios(unittest.TestCase):
         if result.get("ok") is not True:
             self.fail("scenario %r failed in the child:\n%s\n--- child stderr:\n%s"
                       % (name, result.get("error"), self.child["stderr"][-4000:]))
-        assert_ours(self, result.get("greenlet"), "greenlet in the child")
+        assert_ours(self, result.get("greenlet"), "greenlet in the child",
+                    result.get("greenlet_version", ""))
         return result
 
 
@@ -198,6 +270,7 @@ def report(ok=True, **kw):
     """Prints the JSON result line of a child script."""
     import greenlet
     kw.setdefault("greenlet", greenlet.__file__)
+    kw.setdefault("greenlet_version", greenlet.__version__)
     kw["ok"] = ok
     sys.stdout.write(json.dumps(kw) + "\n")
     sys.stdout.flush()

@@ -1,10 +1,13 @@
 #!/bin/sh
-# Integration tests: gevent, eventlet and gunicorn (Debian's packages) on
-# cgreenlet's greenlet module.
+# Integration tests: gevent, eventlet, gunicorn and SQLAlchemy (Debian's
+# packages, or PyPI's in a venv made by pypi-venv.sh) on cgreenlet's
+# greenlet module.
 #   sh tests/integration/run.sh BUILD_DIR
 # BUILD_DIR holds our greenlet package (BUILD_DIR/greenlet/__init__.py and
-# _greenlet*.so); it goes first on PYTHONPATH of /usr/bin/python3 (or
-# $PYTHON) and every test checks that greenlet is imported from it.
+# _greenlet*.so): a build directory, or a venv's site-packages with our
+# wheel installed. It goes first on PYTHONPATH of /usr/bin/python3 (or
+# $PYTHON, e.g. VENV/bin/python) and every test checks that greenlet is
+# imported from it and has cgreenlet's version.
 # CG_TEST_LIGHT=1 runs the lighter variant (fewer clients and greenlets).
 set -e
 if [ $# -ne 1 ]; then

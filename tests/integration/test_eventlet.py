@@ -1,12 +1,28 @@
-"""eventlet (Debian's python3-eventlet) on our greenlet.
+"""eventlet (Debian's python3-eventlet, or eventlet from PyPI in a
+virtualenv) on our greenlet.
 
 The scenarios run in child processes (eventlet_child.py): all but one
 share a child, and monkey_patch(), which changes its process for good,
-has its own.  Deprecation warnings of eventlet 0.33 are ignored.
+has its own, and so has the asyncio hub (EVENTLET_HUB=asyncio, eventlet
+0.35 and later).  Deprecation warnings of eventlet are ignored.
 """
+import importlib.util
+import os
 import unittest
 
-from integ_support import ChildScenarios, is_ours, skip_unless_module
+from integ_support import (ChildScenarios, from_installed_dist, has_module, is_ours,
+                           skip_unless_module)
+
+
+def has_asyncio_hub():
+    """True if eventlet has its asyncio hub (0.35 and later); looked up
+    without importing eventlet into the test process."""
+    if not has_module("eventlet"):
+        return False
+    spec = importlib.util.find_spec("eventlet")
+    return any(os.path.isfile(os.path.join(d, "hubs", "asyncio.py")) and
+               os.path.isfile(os.path.join(d, "asyncio.py"))
+               for d in (spec.submodule_search_locations or ()))
 
 
 class EventletScenarios(ChildScenarios):
@@ -14,7 +30,9 @@ class EventletScenarios(ChildScenarios):
 
     def scenario(self, name):
         result = super().scenario(name)
-        self.assertFalse(is_ours(result["eventlet"]), "eventlet must be Debian's own")
+        self.assertTrue(from_installed_dist(result["eventlet"], "eventlet"),
+                        "eventlet must be the installed distribution (Debian's or pip's), "
+                        "not a copy: %r" % result["eventlet"])
         return result
 
 
@@ -52,6 +70,15 @@ class TestEventletMonkeyPatch(EventletScenarios):
 
     def test_monkey_patch(self):
         self.assertEqual(self.scenario("monkey_patch")["clients"], 50)
+
+
+@unittest.skipUnless(has_asyncio_hub(), "this eventlet has no asyncio hub (eventlet 0.35 or later)")
+class TestEventletAsyncioHub(EventletScenarios):
+    scenarios = ("asyncio_hub",)
+    child_env = {"EVENTLET_HUB": "asyncio"}
+
+    def test_asyncio_hub_with_coroutines_and_green_sockets(self):
+        self.assertEqual(self.scenario("asyncio_hub")["clients"], 20)
 
 
 if __name__ == "__main__":

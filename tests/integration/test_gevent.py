@@ -1,4 +1,4 @@
-"""gevent (Debian's python3-gevent, built against greenlet.h) on our greenlet.
+"""gevent (Debian's python3-gevent or PyPI's, built against greenlet.h) on our greenlet.
 
 These tests run in the test process itself, without monkey-patching (see
 test_gevent_monkey for that); every one first checks that the greenlet
@@ -16,8 +16,8 @@ import unittest
 
 import greenlet
 
-from integ_support import (LIGHT, assert_ours, ensure_fd_limit, has_module, is_ours,
-                          recv_exact)
+from integ_support import (LIGHT, assert_our_greenlet, ensure_fd_limit,
+                           has_module, is_our_version, is_ours, recv_exact)
 
 if has_module("gevent"):
     import gevent
@@ -31,7 +31,8 @@ if has_module("gevent"):
     import gevent.socket
     SKIP = None
 else:
-    SKIP = "gevent is not importable by %s (install python3-gevent)" % sys.executable
+    SKIP = ("gevent is not importable by %s (install python3-gevent, or gevent from PyPI)"
+            % sys.executable)
 
 # Bounds on waits: never reached when things work.
 BOUND = 60
@@ -104,7 +105,7 @@ def hub_errors():
 @unittest.skipIf(SKIP, SKIP)
 class GeventTest(unittest.TestCase):
     def setUp(self):
-        assert_ours(self, greenlet.__file__)
+        assert_our_greenlet(self)
 
 
 class TestWhichGreenlet(GeventTest):
@@ -211,6 +212,7 @@ class TestPyWSGI(GeventTest):
                     "query": environ.get("QUERY_STRING", ""),
                     "body": body.decode("utf-8"),
                     "greenlet": greenlet.__file__,
+                    "greenlet_version": greenlet.__version__,
                     "in_greenlet": greenlet.getcurrent().parent is not None,
                 }
                 out = json.dumps(doc).encode("utf-8")
@@ -245,6 +247,7 @@ class TestPyWSGI(GeventTest):
                 self.assertEqual(doc["body"], "body of %d" % i if i % 2 else "")
                 self.assertTrue(doc["in_greenlet"])
                 self.assertTrue(is_ours(doc["greenlet"]))
+                self.assertTrue(is_our_version(doc["greenlet_version"]))
             self.assertEqual(state["peak"], n)
             self.assertEqual(state["calls"], n)
 

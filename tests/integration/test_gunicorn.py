@@ -17,7 +17,8 @@ import threading
 import time
 import unittest
 
-from integ_support import BUILD, HERE, child_env, has_module, is_ours
+from integ_support import (HERE, OUR_PACKAGE, child_env, from_installed_dist, has_module,
+                           is_our_version, is_ours)
 
 BOUND = 60
 PORT_RE = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
@@ -55,7 +56,7 @@ def alive(pid):
 
 
 @unittest.skipIf(MISSING, "%s not importable by %s (install the Debian packages gunicorn and "
-                 "python3-gevent)" % (" and ".join(MISSING), sys.executable))
+                 "python3-gevent, or both from PyPI)" % (" and ".join(MISSING), sys.executable))
 class TestGunicornGevent(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="cg-integ-gunicorn-")
@@ -126,11 +127,11 @@ class TestGunicornGevent(unittest.TestCase):
         self.assertEqual(len(workers), 2, self.read_log())
 
         # Every worker process has our greenlet extension loaded, not the stock one.
-        ext = os.path.realpath(os.path.join(BUILD, "greenlet"))
         for pid in workers:
             maps = mapped_files(pid)
-            ours = [p for p in maps if p.startswith(ext + os.sep) and "_greenlet" in p]
-            stock = [p for p in maps if "dist-packages/greenlet/" in p]
+            ours = [p for p in maps if p.startswith(OUR_PACKAGE + os.sep) and "_greenlet" in p]
+            stock = [p for p in maps if "/greenlet/_greenlet" in p
+                     and not p.startswith(OUR_PACKAGE + os.sep)]
             self.assertTrue(ours, "worker %d has not mapped our greenlet: %s" % (pid, sorted(maps)))
             self.assertEqual(stock, [], "worker %d has the stock greenlet" % pid)
 
@@ -164,7 +165,8 @@ class TestGunicornGevent(unittest.TestCase):
             self.assertIn(doc["pid"], workers)
             self.assertTrue(is_ours(doc["greenlet"]), doc["greenlet"])
             self.assertTrue(is_ours(doc["greenlet_ext"]), doc["greenlet_ext"])
-            self.assertFalse(is_ours(doc["gevent"]))
+            self.assertTrue(is_our_version(doc["greenlet_version"]), doc["greenlet_version"])
+            self.assertTrue(from_installed_dist(doc["gevent"], "gevent"), doc["gevent"])
             self.assertTrue(doc["in_gevent_greenlet"])
             self.assertTrue(doc["socket_patched"])
             self.assertTrue(doc["time_sleep_is_gevent"])
