@@ -14,6 +14,7 @@
 #   make soak            the soak tests at full size on every interpreter
 #   make wheels          the sdist and a manylinux wheel per interpreter in dist/
 #   make check-installed the Python tests against the installed wheels/sdist
+#   make check-pypi      gevent, eventlet, gunicorn, SQLAlchemy from PyPI on our wheel
 #   make demo            build and run the examples
 #   make install PREFIX=/usr/local   (DESTDIR= for staging)
 #   make uninstall PREFIX=/usr/local removes what install put there
@@ -90,7 +91,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
-        check-integration check-integration-run check-installed wheels soak fuzz fuzz-asan check-fuzz \
+        check-integration check-integration-run check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install \
         uninstall check-install clean
 all: lib examples tests
@@ -165,6 +166,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-integration-run
 	@$(MAKE) --no-print-directory check-installed
+	@$(MAKE) --no-print-directory check-pypi
 	@sh tests/summary.sh build/results
 
 # ---- the Python module -------------------------------------------------
@@ -385,6 +387,19 @@ check-installed:
 	    if [ -n "$$newest" ]; then sh tests/run-installed.sh sdist $$newest build/dist; fi; \
 	    if [ -x $(ASAN_PY) ]; then sh tests/run-installed.sh offline debian $(ASAN_PY) build/dist; fi; \
 	else tail -40 build/wheels.log; echo "[packaging] not ok - make wheels failed"; echo "0 1 0" > build/results/wheels; fi
+
+# check-pypi: tests/integration on the newest gevent, eventlet, gunicorn,
+# SQLAlchemy from PyPI, installed after our wheel (build/dist, made by
+# check-installed or here) in a fresh venv per interpreter; and, on the
+# newest pyenv interpreter, gevent compiled from its sdist against our
+# installed greenlet.h (tests/integration/pypi-check.sh).
+check-pypi:
+	@mkdir -p build/results
+	@if ls build/dist/greenlet-*.whl >/dev/null 2>&1 || sh tools/wheels.sh build/dist > build/wheels.log 2>&1; then \
+	    sh tests/pythons.sh 2>/dev/null | xargs -L1 -P2 sh -c 'sh tests/integration/pypi-check.sh wheels "$$0" "$$1" build/dist'; \
+	    newest=$$(sh tests/pythons.sh 2>/dev/null | grep -v '^debian' | tail -n 1); \
+	    if [ -n "$$newest" ]; then sh tests/integration/pypi-check.sh gevent-sdist $$newest build/dist; fi; \
+	else tail -40 build/wheels.log; echo "[pypi] not ok - make wheels failed"; echo "0 1 0" > build/results/pypi-wheels; fi
 
 # ---- the stateful fuzzer (tests/fuzz) ------------------------------------
 # make fuzz [SECONDS=N] [PYTHON=...]: every interpreter in parallel (or
