@@ -139,6 +139,8 @@ C_DEPS := gcc:gcc make:make clang:clang $(CLANG_RT):libclang-rt-dev \
           /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
           /usr/lib/python3/dist-packages/greenlet:python3-greenlet \
           /usr/lib/python3/dist-packages/hypothesis:python3-hypothesis \
+          /usr/lib/python3/dist-packages/sqlalchemy:python3-sqlalchemy \
+          /usr/lib/python3/dist-packages/aiosqlite:python3-aiosqlite \
           pkg-config:pkg-config
 
 deps:
