@@ -128,6 +128,16 @@ def skip_unless_module(name, package):
         % (name, sys.executable, package, name))
 
 
+def run_threads(test, threads, bound):
+    """Starts the threads and joins each within `bound` seconds, failing
+    `test` if one is still running (every wait in these tests is bounded)."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(bound)
+        test.assertFalse(t.is_alive(), "thread %s stuck" % t.name)
+
+
 def ensure_fd_limit(test, need):
     """Raises the soft limit on open files to NEED if it is lower (skips the
     test if the hard limit does not allow it)."""

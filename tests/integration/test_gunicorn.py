@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from integ_support import (HERE, OUR_PACKAGE, child_env, from_installed_dist, has_module,
+from integ_support import (HERE, run_threads, OUR_PACKAGE, child_env, from_installed_dist, has_module,
                            is_our_version, is_ours)
 
 BOUND = 60
@@ -149,12 +149,8 @@ class TestGunicornGevent(unittest.TestCase):
             finally:
                 conn.close()
 
-        threads = [threading.Thread(target=client, args=(t,)) for t in range(nthreads)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(2 * BOUND)
-            self.assertFalse(th.is_alive(), "client thread stuck")
+        run_threads(self, [threading.Thread(target=client, args=(t,)) for t in range(nthreads)],
+                    2 * BOUND)
         self.assertEqual(errors, [])
         self.assertEqual(len(results), nthreads * per_thread)
         pids = set()

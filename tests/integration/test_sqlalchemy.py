@@ -23,7 +23,7 @@ import unittest
 
 import greenlet
 
-from integ_support import assert_our_greenlet, dist_version, has_module
+from integ_support import assert_our_greenlet, dist_version, has_module, run_threads
 
 BOUND = 60
 
@@ -325,12 +325,8 @@ class TestAsyncORMAndCore(SQLAlchemyTest):
             except BaseException as e:  # reported below
                 errors.append(repr(e))
 
-        threads = [threading.Thread(target=thread_main, args=(k,)) for k in (1, 2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(2 * BOUND)
-            self.assertFalse(t.is_alive(), "event loop thread stuck")
+        run_threads(self, [threading.Thread(target=thread_main, args=(k,)) for k in (1, 2)],
+                    2 * BOUND)
         self.assertEqual(errors, [])
         self.assertEqual(results, {1: 50, 2: 100})
 
@@ -342,6 +338,17 @@ class TestGreenletSpawnAwaitOnly(unittest.TestCase):
 
     def run_async(self, coro):
         return asyncio.run(bounded(coro))
+
+    def spawn_raising(self, fn, exc_type):
+        """The exception of type exc_type that `await greenlet_spawn(fn)`
+        raised in the coroutine (None if it raised nothing)."""
+        async def main():
+            try:
+                await greenlet_spawn(fn)
+            except exc_type as e:
+                return e
+            return None
+        return self.run_async(main())
 
     def test_result_and_awaits(self):
         def sync(a, b, scale=1):
@@ -379,14 +386,7 @@ class TestGreenletSpawnAwaitOnly(unittest.TestCase):
             await_only(asyncio.sleep(0))
             raise Boom("from the greenlet")
 
-        async def main():
-            try:
-                await greenlet_spawn(sync)
-            except Boom as e:
-                return e
-            return None
-
-        e = self.run_async(main())
+        e = self.spawn_raising(sync, Boom)
         self.assertIsInstance(e, Boom)
         self.assertEqual(str(e), "from the greenlet")
         # Its traceback goes through the sync function's frame.
@@ -438,14 +438,7 @@ class TestGreenletSpawnAwaitOnly(unittest.TestCase):
             except Boom as e:
                 raise KeyError("outer") from e
 
-        async def main():
-            try:
-                await greenlet_spawn(outer)
-            except KeyError as e:
-                return e
-            return None
-
-        e = self.run_async(main())
+        e = self.spawn_raising(outer, KeyError)
         self.assertIsInstance(e, KeyError)
         self.assertIsInstance(e.__cause__, Boom)
 
