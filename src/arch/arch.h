@@ -98,9 +98,27 @@ cg_arch_swap_ctx(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_arrive_fn arrive, v
    `to` -- or, if restore returned nonzero, calls entry() on the new stack.
    Returns 1 at once if save returned NULL (nothing changed), else 0 when
    something resumes `from`.  Meant to be tail-called. */
+#ifdef CG_BACKEND_UCONTEXT
 int cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to,
                         cg_arch_save_fn save, cg_arch_restore_fn restore,
                         void *arg, cg_arch_entry_fn entry);
+#else
+int cg_arch_copy_switch_asm(cg_arch_save_fn save, cg_arch_restore_fn restore,
+                            void *arg, cg_arch_entry_fn entry);
+
+/* Inline, like cg_arch_swap_ctx: no C frame may span the stack change.
+   Under ThreadSanitizer such a frame would enter on one fiber's shadow
+   call stack and leave on another's, and the imbalance soon runs a
+   shadow stack off its end.  The save callback records `from` itself. */
+static inline int
+cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_save_fn save,
+                    cg_arch_restore_fn restore, void *arg, cg_arch_entry_fn entry)
+{
+    (void)from;
+    (void)to;
+    return cg_arch_copy_switch_asm(save, restore, arg, entry);
+}
+#endif
 
 /* Bytes of per-thread scratch memory the backend needs (the ucontext
    helper's stack; 0 for assembly). */

@@ -56,8 +56,6 @@ _Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
 #define FRAME_SET_RESUME(f, pc) ((f)->x30 = (uint64_t)(uintptr_t)(pc))
 #endif
 
-int cg_arch_copy_switch_asm(cg_arch_save_fn save, cg_arch_restore_fn restore,
-                            void *arg, cg_arch_entry_fn entry);
 void *cg_arch_trampoline_address(void);
 void cg_arch_fpctl_store(void *frame);
 
@@ -81,16 +79,6 @@ cg_arch_make(cg_arch_ctx *ctx, char *lo, char *hi, cg_arch_entry_fn entry)
     FRAME_SET_ENTRY(f, entry);
     FRAME_SET_RESUME(f, cg_arch_trampoline_address());
     ctx->sp = f;
-}
-
-int
-cg_arch_copy_switch(cg_arch_ctx *from, cg_arch_ctx *to, cg_arch_save_fn save,
-                    cg_arch_restore_fn restore, void *arg, cg_arch_entry_fn entry)
-{
-    /* The save callback records the stack pointer itself. */
-    (void)from;
-    (void)to;
-    return cg_arch_copy_switch_asm(save, restore, arg, entry);
 }
 
 void

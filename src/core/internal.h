@@ -291,7 +291,8 @@ CG_NORETURN void cg__entry(void);
    CG_OK (what that switch call returns).  arg is the thread state. */
 int cg__arrive(void *arg);
 /* Undoes a switch whose slice saving ran out of memory, on the origin's
-   stack, before the switch call returns CG_ENOMEM. */
+   stack, before the switch call returns CG_ENOMEM (which then gives TSan
+   the origin's fiber back, see commit). */
 void cg__switch_failed(cg_thread *ts);
 #ifdef CG_TSAN
 /* Destroys the TSan fiber of a dead greenlet (never main's). */

@@ -43,7 +43,15 @@
    switch to it is announced just before the stack pointer moves, with
    synchronization, so one thread's greenlets are ordered one after
    another as they really are.  A fiber is destroyed once its greenlet
-   is dead and control has left it. */
+   is dead and control has left it.
+   Each fiber has its own shadow call stack, so no instrumented C frame
+   may span a stack change (entered on one fiber, left on another): the
+   announcing frame is the one that switches and is later resumed, and
+   the arch layer's entry points are inline calls of the assembly.
+   TSan (clang 14) also refuses a thread that ends on a fiber (pthread_exit
+   CHECKs it runs on the thread's own context): thread exit puts the
+   thread's context back, and a greenlet that ends its thread must call
+   cg_thread_exit() before pthread_exit(). */
 #ifdef CG_TSAN
 #include <sanitizer/tsan_interface.h>
 
@@ -57,8 +65,8 @@ cg_tsan_switch(void **fiber)
     __tsan_switch_to_fiber(*fiber, 0);
 }
 
-/* Destroys *fiber unless it is running (a thread that exits inside a
-   greenlet ends on that greenlet's fiber). */
+/* Destroys *fiber unless it is running: TSan's current context must
+   never be freed from under the thread. */
 static inline void
 cg_tsan_destroy(void **fiber)
 {

@@ -147,7 +147,6 @@ cg__switch_failed(cg_thread *ts)
 {
     cg_greenlet *origin = ts->origin;
     cg_greenlet *target = ts->target;
-    CG_TSAN_SWITCH(origin);     /* the stack never moved */
     ts->current = origin;
     if (target->ctx.sp == NULL) {
         cg__set_state(target, GS_NEW);  /* it was about to start */
@@ -232,8 +231,21 @@ commit(cg_thread *ts, cg_greenlet *origin, cg_greenlet *target, cg_msg msg,
         return cg_arch_swap_ctx(&origin->ctx, &target->ctx, cg__arrive, ts);
     }
     /* The save callback tells ASan, once saving has succeeded. */
+#ifdef CG_TSAN
+    /* A failed save leaves the stack where it was: TSan goes back to the
+       origin's fiber here, in the frame that left it.  Doing so in the
+       callbacks (frames entered on the target's fiber) would unbalance
+       both fibers' shadow call stacks. */
+    cg_status st = cg_arch_copy_switch(&origin->ctx, &target->ctx, cg__copy_save,
+                                       cg__copy_restore, ts, cg__entry);
+    if (CG_UNLIKELY(st != CG_OK)) {
+        CG_TSAN_SWITCH(origin);
+    }
+    return st;
+#else
     return cg_arch_copy_switch(&origin->ctx, &target->ctx, cg__copy_save,
                                cg__copy_restore, ts, cg__entry);
+#endif
 }
 
 /* Switches from the current greenlet to `target` (same thread, not

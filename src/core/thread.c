@@ -124,6 +124,12 @@ thread_exit(void *arg)
 {
     cg_thread *ts = arg;
     cg_greenlet *g = ts->first;
+    if (ts->current != ts->main) {
+        /* TSan finishes whichever context is current when the OS thread
+           ends: it must be the thread's own (main's), not a greenlet's
+           fiber, which is destroyed below with its greenlet. */
+        CG_TSAN_SWITCH(ts->main);
+    }
     while (g != NULL) {
         cg_greenlet *next = g->next;
         g->in_list = 0;
