@@ -45,18 +45,34 @@
    another as they really are.  A fiber is destroyed once its greenlet
    is dead and control has left it.
    Each fiber has its own shadow call stack, so no instrumented C frame
-   may span a stack change (entered on one fiber, left on another): the
-   announcing frame is the one that switches and is later resumed, and
-   the arch layer's entry points are inline calls of the assembly.
+   may span a stack change or a fiber switch (entered on one fiber, left
+   on another): the announcing frame is the one that switches and is
+   later resumed, so __tsan_switch_to_fiber must be called in that very
+   frame (cg_tsan_switch is always inlined, and so are the arch layer's
+   entry points over the assembly); a refused switch goes back to the
+   origin's fiber in that frame too.  The runtime does not bounds-check
+   these stacks (64K entries): one entry gained or lost per switch runs
+   one off its end after enough switches (test_refused_switch_repeat).
    TSan (clang 14) also refuses a thread that ends on a fiber (pthread_exit
    CHECKs it runs on the thread's own context): thread exit puts the
    thread's context back, and a greenlet that ends its thread must call
-   cg_thread_exit() before pthread_exit(). */
+   cg_thread_exit() before pthread_exit(), best in the same function: the
+   frames it returns from before pthread_exit leave from main's shadow
+   stack. */
 #ifdef CG_TSAN
 #include <sanitizer/tsan_interface.h>
 
-/* Tells TSan that *fiber runs from now on (creating it on first use). */
-static inline void
+/* What instrumented code calls on function entry (the compiler's ABI,
+   not in the public header). */
+void __tsan_func_entry(void *call_pc);
+
+/* Tells TSan that *fiber runs from now on (creating it on first use).
+   Always inlined: as a function of its own it would be a frame that
+   spans the switch -- its __tsan_func_entry counted on the old fiber, its
+   __tsan_func_exit on the new one -- and clang does leave a copy out of
+   line on cold paths (a failed switch's way back), one entry gained and
+   one lost per call. */
+static inline __attribute__((always_inline)) void
 cg_tsan_switch(void **fiber)
 {
     if (*fiber == NULL) {

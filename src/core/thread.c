@@ -124,12 +124,17 @@ thread_exit(void *arg)
 {
     cg_thread *ts = arg;
     cg_greenlet *g = ts->first;
-    if (ts->current != ts->main) {
+#ifdef CG_TSAN
+    if (__tsan_get_current_fiber() != ts->main->tsan_fiber) {
         /* TSan finishes whichever context is current when the OS thread
            ends: it must be the thread's own (main's), not a greenlet's
-           fiber, which is destroyed below with its greenlet. */
+           fiber, which is destroyed below with its greenlet.  (Reached
+           only by a thread that exits inside a greenlet, which clang 14's
+           pthread_exit refuses before this destructor runs: normally
+           cg_thread_exit has switched already.) */
         CG_TSAN_SWITCH(ts->main);
     }
+#endif
     while (g != NULL) {
         cg_greenlet *next = g->next;
         g->in_list = 0;
@@ -168,6 +173,17 @@ cg_thread_exit(void)
     if (exit_key_ok) {
         (void)pthread_setspecific(exit_key, NULL);  /* no second exit */
     }
+#ifdef CG_TSAN
+    if (ts->current != ts->main) {
+        /* Called inside a greenlet, so that the thread can then end there
+           (see sanitizer.h): TSan goes back to the thread's own context
+           here, in the outermost library frame.  This frame was entered
+           on the greenlet's fiber and now leaves on main's; the entry
+           added for it keeps main's shadow call stack whole. */
+        CG_TSAN_SWITCH(ts->main);
+        __tsan_func_entry(__builtin_return_address(0));
+    }
+#endif
     thread_exit(ts);
 }
 
