@@ -320,7 +320,9 @@ def rows(entry, ref):
     def g(name, impl, key):
         return m.get(name, {}).get("impls", {}).get(impl, {}).get(key)
 
-    for name, r in m.items():
+    order = [x[0] for x in METRICS]
+    for name in sorted(m, key=lambda k: order.index(k) if k in order else len(order)):
+        r = m[name]
         kind = r["kind"]
         if ref not in r["impls"] and not name.startswith("gevent"):
             continue
