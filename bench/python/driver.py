@@ -35,7 +35,8 @@ JSON_OUT = os.environ.get("BENCH_JSON", os.path.join(BUILD, "python.json"))
 DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 
 # name: (description, kind, N full, N quick (None: not in quick runs), rounds cap, instruction-count N
-#        (None: not counted), subtract the `park` instructions?, quick count?)
+#        (None: not counted), subtract the `park` instructions?, counted in
+#        quick runs? (True, False, or "3.12": on 3.12+ only, for its target))
 # kind: ns = ns per op; mem = per-greenlet bytes (and ns); tput = ops/s
 METRICS = [
     ("switch", "switch ping-pong, depth 1 (per switch)", "ns", 200000, 40000, 99, 5000, False, True),
@@ -44,10 +45,10 @@ METRICS = [
     ("throw_out", "throw propagating out (greenlet dies)", "ns", 50000, 10000, 99, 2000, True, False),
     ("kill", "drop a parked greenlet (GreenletExit)", "ns", 50000, 10000, 99, 2000, True, False),
     ("getcurrent", "getcurrent()", "ns", 1000000, 200000, 99, 20000, False, False),
-    ("switch_depth500", "switch, both parked 500 Python frames deep", "ns", 20000, 4000, 99, 1000, False, True),
+    ("switch_depth500", "switch, both parked 500 Python frames deep", "ns", 20000, 4000, 99, 1000, False, "3.12"),
     ("switch_c50", "switch, both parked under 50 C recursion levels", "ns", 20000, 4000, 99, 1000, False, False),
     ("chain10k", "10k-greenlet chain: switch to next + finish (per greenlet)", "ns", 10000, 10000, 99, 2000, True, False),
-    ("park", "park 1M greenlets at depth 1 (per greenlet)", "mem", 1000000, 100000, 1, 2000, False, True),
+    ("park", "park 1M greenlets at depth 1 (per greenlet)", "mem", 1000000, 100000, 1, 2000, False, False),
     ("rss_d1", "suspended greenlet, depth 1, 100k parked", "mem", 100000, 20000, 2, None, False, False),
     ("rss_d50", "suspended greenlet, depth 50, 100k parked", "mem", 100000, 20000, 2, None, False, False),
     ("tm_d1", "same as rss_d1 under tracemalloc", "mem", 100000, None, 1, None, False, False),
@@ -243,6 +244,8 @@ def bench_interpreter(label, py):
         jobs = []
         for (name, _, _, _, _, ncount, _, qcount) in metrics:
             if ncount is None or (QUICK and not qcount):
+                continue
+            if QUICK and qcount == "3.12" and minor(platform_version(py)) < (3, 12):
                 continue
             for impl in impls:
                 if impl.name not in results[name]["impls"]:
