@@ -7,7 +7,9 @@
 #   make check-valgrind  C tests under valgrind memcheck
 #   make check-debug     C tests with the core's invariant checks (-DCG_DEBUG)
 #   make fuzz-c          libFuzzer over the core API (SECONDS=N; 0: unbounded)
-#   make bench           benchmarks against reference switches
+#   make bench           benchmarks: C against reference switches (bench-c), Python
+#                        module against PyPI's greenlet (bench-python; BENCH_QUICK=1)
+#   make bench-report    docs/benchmarks.md's Python section + plots from the last run
 #   make python          build the greenlet module in python/ for every
 #                        interpreter (or PYTHON=/path/to/python)
 #   make check-python    the Python tests on every interpreter
@@ -92,7 +94,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
         check-integration check-integration-run check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
-        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench demo install \
+        check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench bench-c bench-python bench-report demo install \
         uninstall check-install clean
 all: lib examples tests
 
@@ -328,9 +330,31 @@ $(B)/bench/cbench: $(BENCH_SRC) bench/c/bench.h $(B)/libcgreenlet.a
 	$(CC) $(CFLAGS_ALL) -O2 -Ibench/c $(filter %.c %.S,$^) -o $@ $(LDFLAGS) \
 	    $(B)/libcgreenlet.a $(LDLIBS) $(if $(and $(filter native,$(ARCH)),$(wildcard /usr/include/boost/context/detail/fcontext.hpp)),-DHAVE_BOOST_FCONTEXT -lboost_context)
 
-bench: $(B)/bench/cbench
+# make bench: the C benchmarks (bench/run.sh), then bench-python.
+bench: bench-c bench-python
+
+bench-c: $(B)/bench/cbench
 	@$(MAKE) --no-print-directory FPCTL=0 build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
 	@sh bench/run.sh $(B)/bench/cbench build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
+
+# make bench-python [BENCH_QUICK=1] [BENCH_PYTHONS="3.12.1 ..."]: our module
+# against PyPI's greenlet (and Debian's python3-greenlet) on every
+# interpreter of tests/pythons.sh; table on stdout, every figure in
+# build/bench/python.json (docs/benchmarks.md lists the knobs).
+# bench-report: the generated Python section of docs/benchmarks.md and the
+# plots in docs/bench/ from that JSON (matplotlib from PyPI in a venv).
+BENCH_DRIVER_PY ?= python3
+BENCH_TOOLS := build/bench/tools-venv
+bench-python:
+	@$(BENCH_DRIVER_PY) bench/python/driver.py
+
+$(BENCH_TOOLS)/.ok:
+	@$(BENCH_DRIVER_PY) -m venv $(BENCH_TOOLS)
+	@$(BENCH_TOOLS)/bin/python -m pip install -q matplotlib
+	@touch $@
+
+bench-report: $(BENCH_TOOLS)/.ok
+	@$(BENCH_TOOLS)/bin/python bench/python/report.py
 
 DEMO_DEPS := gcc:gcc make:make $(PY3_H):python3-dev \
              /usr/lib/python3/dist-packages/gevent:python3-gevent \
