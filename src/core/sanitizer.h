@@ -55,10 +55,10 @@
    one off its end after enough switches (test_refused_switch_repeat).
    TSan (clang 14) also refuses a thread that ends on a fiber (pthread_exit
    CHECKs it runs on the thread's own context): thread exit puts the
-   thread's context back, and a greenlet that ends its thread must call
-   cg_thread_exit() before pthread_exit(), best in the same function: the
-   frames it returns from before pthread_exit leave from main's shadow
-   stack. */
+   thread's context back first.  A thread that calls pthread_exit() inside
+   a greenlet still trips that CHECK under TSan (the key destructor runs
+   too late); cg_thread_exit() there would avoid it, but its contract
+   keeps it to the main greenlet, so this stays a TSan-only limit. */
 #ifdef CG_TSAN
 #include <sanitizer/tsan_interface.h>
 

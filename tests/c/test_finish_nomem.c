@@ -16,34 +16,7 @@
 
 #include "check.h"
 
-/* ---- an allocator that can fail everything from some point on ---------- */
-
-static atomic_int fail_all;     /* nonzero: every allocation fails */
-static atomic_long failures;    /* allocations refused */
-static atomic_long live;        /* blocks handed out, not yet freed */
-
-static void *
-t_malloc(size_t size, void *ctx)
-{
-    (void)ctx;
-    if (atomic_load(&fail_all)) {
-        atomic_fetch_add(&failures, 1);
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p != NULL) {
-        atomic_fetch_add(&live, 1);
-    }
-    return p;
-}
-
-static void
-t_free(void *ptr, void *ctx)
-{
-    (void)ctx;
-    atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
+#include "switchable_alloc.h"
 
 static void (*thread_case)(int variant);
 static int thread_variant;

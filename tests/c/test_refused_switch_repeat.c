@@ -20,30 +20,7 @@
 #define ROUNDS 100000L
 #define LIGHT_ROUNDS 2000L
 
-static atomic_int fail_all;     /* nonzero: every allocation fails */
-static atomic_long live;        /* blocks handed out, not yet freed */
-
-static void *
-t_malloc(size_t size, void *ctx)
-{
-    (void)ctx;
-    if (atomic_load(&fail_all)) {
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p != NULL) {
-        atomic_fetch_add(&live, 1);
-    }
-    return p;
-}
-
-static void
-t_free(void *ptr, void *ctx)
-{
-    (void)ctx;
-    atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
+#include "switchable_alloc.h"
 
 static long rounds;
 
