@@ -27,8 +27,10 @@
 
 #if defined(__GNUC__)
 #define CG_TEST_NOINLINE __attribute__((noinline))
+#define CG_TEST_MAYBE_UNUSED __attribute__((unused))
 #else
 #define CG_TEST_NOINLINE
+#define CG_TEST_MAYBE_UNUSED
 #endif
 
 /* Integers as message values, and back. */
@@ -148,6 +150,41 @@ signature_intact(const volatile uintptr_t *buf, int n, uintptr_t key)
         }
     }
     return 1;
+}
+
+/* cg_send made `depth` KiB further down the caller's stack, each KiB
+   signed and checked afterwards, so that in copy mode the caller's bytes
+   reach into a region another greenlet needs and must come back intact. */
+static CG_TEST_NOINLINE CG_TEST_MAYBE_UNUSED cg_status
+deep_send(int depth, cg_greenlet *g, cg_msg msg, cg_msg *got)
+{
+    volatile uintptr_t pad[128];
+    cg_status st;
+    fill_signature(pad, 128, (uintptr_t)depth);
+    if (depth > 0) {
+        st = deep_send(depth - 1, g, msg, got);
+    } else {
+        st = cg_send(g, msg, got);
+    }
+    CHECK(signature_intact(pad, 128, (uintptr_t)depth));
+    return st;
+}
+
+/* Parks in main with a signature on its stack; when resumed, finishes
+   with the value it was resumed with plus one (0xdd for an exit). */
+static CG_TEST_MAYBE_UNUSED cg_msg
+park_then_add_one(cg_greenlet *self, cg_msg first)
+{
+    volatile uintptr_t sig[32];
+    cg_msg m;
+    (void)self;
+    fill_signature(sig, 32, I(first.value));
+    CHECK_OK(cg_switch(cg_main(), NULL, &m));
+    CHECK(signature_intact(sig, 32, I(first.value)));
+    if (m.kind == CG_EXIT) {
+        return (cg_msg){CG_VALUE, V(0xdd)};
+    }
+    return (cg_msg){CG_VALUE, V(I(m.value) + 1)};
 }
 
 static inline int

@@ -59,40 +59,7 @@ in_thread(void (*fn)(int), int variant, size_t stack)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* cg_send made `depth` KiB further down the caller's stack, so that in
-   copy mode the caller's bytes reach into a region another greenlet
-   needs. */
-static CG_TEST_NOINLINE cg_status
-deep_send(int depth, cg_greenlet *g, cg_msg msg, cg_msg *got)
-{
-    volatile uintptr_t pad[128];
-    cg_status st;
-    fill_signature(pad, 128, (uintptr_t)depth);
-    if (depth > 0) {
-        st = deep_send(depth - 1, g, msg, got);
-    } else {
-        st = cg_send(g, msg, got);
-    }
-    CHECK(signature_intact(pad, 128, (uintptr_t)depth));
-    return st;
-}
 
-/* Parks in main with a signature on its stack; when resumed, finishes
-   with the value it was resumed with plus one (0xdd for an exit). */
-static cg_msg
-park_run(cg_greenlet *self, cg_msg first)
-{
-    volatile uintptr_t sig[32];
-    cg_msg m;
-    (void)self;
-    fill_signature(sig, 32, I(first.value));
-    CHECK_OK(cg_switch(cg_main(), NULL, &m));
-    CHECK(signature_intact(sig, 32, I(first.value)));
-    if (m.kind == CG_EXIT) {
-        return (cg_msg){CG_VALUE, V(0xdd)};
-    }
-    return (cg_msg){CG_VALUE, V(I(m.value) + 1)};
-}
 
 static cg_kind finisher_kind;
 
@@ -113,7 +80,7 @@ parked(uintptr_t key)
 {
     cg_greenlet *p;
     cg_options o = opts_for(CG_STACK_COPY);
-    CHECK_OK(cg_create(&p, park_run, NULL, &o));
+    CHECK_OK(cg_create(&p, park_then_add_one, NULL, &o));
     CHECK_OK(cg_switch(p, V(key), NULL));
     CHECK(cg_get_state(p) == CG_SUSPENDED && cg_stack_saved(p) > 0);
     return p;

@@ -24,35 +24,7 @@
 
 static long rounds;
 
-/* A switch made `depth` KiB further down the caller's stack, so that the
-   caller's bytes reach into the region of the copy-stack target. */
-static CG_TEST_NOINLINE cg_status
-deep_switch(int depth, cg_greenlet *g, void *value, cg_msg *got)
-{
-    volatile uintptr_t pad[128];
-    cg_status st;
-    fill_signature(pad, 128, (uintptr_t)depth);
-    if (depth > 0) {
-        st = deep_switch(depth - 1, g, value, got);
-    } else {
-        st = cg_switch(g, value, got);
-    }
-    CHECK(signature_intact(pad, 128, (uintptr_t)depth));
-    return st;
-}
 
-/* Parks in main; when resumed, finishes with the value plus one. */
-static cg_msg
-park_run(cg_greenlet *self, cg_msg first)
-{
-    volatile uintptr_t sig[32];
-    cg_msg m;
-    (void)self;
-    fill_signature(sig, 32, I(first.value));
-    CHECK_OK(cg_switch(cg_main(), NULL, &m));
-    CHECK(signature_intact(sig, 32, I(first.value)));
-    return (cg_msg){CG_VALUE, V(I(m.value) + 1)};
-}
 
 /* Main, 16 KiB below a parked greenlet's region, switches to it with no
    memory to save its own bytes there: refused every time. */
@@ -62,18 +34,18 @@ into_parked(void)
     cg_options o = opts_for(CG_STACK_COPY);
     cg_greenlet *p;
     cg_msg m;
-    CHECK_OK(cg_create(&p, park_run, NULL, &o));
+    CHECK_OK(cg_create(&p, park_then_add_one, NULL, &o));
     CHECK_OK(cg_switch(p, V(7), NULL));
     CHECK(cg_get_state(p) == CG_SUSPENDED && cg_stack_saved(p) > 0);
     atomic_store(&fail_all, 1);
     long refused = 0;
     for (long i = 0; i < rounds; i++) {
-        refused += deep_switch(16, p, V(1), &m) == CG_ENOMEM;
+        refused += deep_send(16, p, (cg_msg){CG_VALUE, V(1)}, &m) == CG_ENOMEM;
     }
     atomic_store(&fail_all, 0);
     CHECK(refused == rounds);
     CHECK(cg_get_state(p) == CG_SUSPENDED && cg_current() == cg_main());
-    CHECK_OK(deep_switch(16, p, V(1), &m));
+    CHECK_OK(deep_send(16, p, (cg_msg){CG_VALUE, V(1)}, &m));
     CHECK(m.kind == CG_VALUE && I(m.value) == 2);
     CHECK_OK(cg_destroy(p));
 }
@@ -130,7 +102,7 @@ lost_results(void)
 {
     cg_options o = opts_for(CG_STACK_COPY);
     cg_greenlet *p;
-    CHECK_OK(cg_create(&p, park_run, NULL, &o));
+    CHECK_OK(cg_create(&p, park_then_add_one, NULL, &o));
     CHECK_OK(cg_switch(p, V(7), NULL));
     long lost = 0;
     /* A create and a finish per round: fewer rounds still drift the
@@ -142,7 +114,7 @@ lost_results(void)
             CHECK(!"cg_create with memory available");
             break;
         }
-        cg_status st = deep_switch(16, f, V(i), &m);
+        cg_status st = deep_send(16, f, (cg_msg){CG_VALUE, V(i)}, &m);
         atomic_store(&fail_all, 0);
         lost += st == CG_OK && m.kind == CG_LOST_VALUE && I(m.value) == (uintptr_t)i;
         CHECK_OK(cg_destroy(f));
