@@ -81,6 +81,7 @@ struct pyg_thread {
     cg_greenlet *main_cg;
     PyObject *trace;            /* owned greenlet trace callback, or NULL */
     pyg_carry carry;            /* LEAVE -> ENTER */
+    PyThreadState *hook_ts;     /* LEAVE -> ENTER: this thread's state */
     pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
     int kill_depth;             /* kills in progress (bounded nesting) */
     int in_gc_stop;             /* our collector "stop" callback is running */

@@ -78,12 +78,10 @@ relink_push(pyg_pystate *s, _PyInterpreterFrame *f, _PyInterpreterFrame *orig)
    original links come back at ENTER, before any of its code runs.  If the
    table cannot grow, the rest of the chain stays as it is (only a walk
    from another greenlet could then go wrong, never the greenlet itself). */
-static void
-unlink_shims(pyg_pystate *s)
+static int
+unlink_from(pyg_pystate *s, _PyInterpreterFrame *f)
 {
-    _PyInterpreterFrame *f = s->frame;
     s->n_relinked = 0;
-    s->shims_left = 0;
     while (f != NULL) {
         _PyInterpreterFrame *p = f->previous;
         if (p != NULL && is_shim(p)) {
@@ -92,8 +90,7 @@ unlink_shims(pyg_pystate *s)
                 q = q->previous;
             }
             if (!relink_push(s, f, p)) {
-                s->shims_left = 1;
-                return;
+                return -1;
             }
             f->previous = q;
             f = q;
@@ -101,24 +98,13 @@ unlink_shims(pyg_pystate *s)
             f = p;
         }
     }
+    return 0;
 }
 
-/* The number of frames unlink_shims will relink in the chain from `f`. */
-static size_t
-count_shim_callers(_PyInterpreterFrame *f)
+static void
+unlink_shims(pyg_pystate *s)
 {
-    size_t n = 0;
-    while (f != NULL) {
-        _PyInterpreterFrame *p = f->previous;
-        if (p != NULL && is_shim(p)) {
-            n++;
-            while (p != NULL && is_shim(p)) {
-                p = p->previous;
-            }
-        }
-        f = p;
-    }
-    return n;
+    s->shims_left = unlink_from(s, s->frame) < 0;
 }
 
 static void
@@ -214,37 +200,47 @@ pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
     s->profilefunc = (void *)ts->c_profilefunc;
 #endif
 #if PYG_CSTACK_SHIM_FRAMES
-    unlink_shims(s);
+    if (s->prepared) {
+        s->prepared = 0;    /* the chain from s->frame is unlinked already */
+    } else {
+        unlink_shims(s);
+    }
 #endif
 }
 
 int
-pyg_state_reserve(pyg_pystate *s, PyThreadState *ts)
+pyg_state_prepare(pyg_pystate *s, PyThreadState *ts)
 {
 #if PYG_CSTACK_SHIM_FRAMES
 #if PYG_TSTATE_CURRENT_FRAME
-    size_t need = count_shim_callers(ts->current_frame);
+    _PyInterpreterFrame *f = ts->current_frame;
 #else
-    size_t need = count_shim_callers(ts->cframe->current_frame);
+    _PyInterpreterFrame *f = ts->cframe->current_frame;
 #endif
-    if (need <= s->cap_relinked) {
-        return 0;
-    }
-    size_t cap = s->cap_relinked ? s->cap_relinked : 8;
-    while (cap < need) {
-        cap *= 2;
-    }
-    pyg_relink *r = PyMem_RawRealloc(s->relinked, cap * sizeof *r);
-    if (r == NULL) {
+    if (unlink_from(s, f) < 0) {
+        relink_shims(s);
         return -1;
     }
-    s->relinked = r;
-    s->cap_relinked = cap;
+    s->shims_left = 0;
+    s->prepared = 1;
 #else
     (void)s;
     (void)ts;
 #endif
     return 0;
+}
+
+void
+pyg_state_unprepare(pyg_pystate *s)
+{
+#if PYG_CSTACK_SHIM_FRAMES
+    if (s->prepared) {
+        s->prepared = 0;
+        relink_shims(s);
+    }
+#else
+    (void)s;
+#endif
 }
 
 void

@@ -38,6 +38,8 @@ typedef struct pyg_pystate {
     int shims_left;             /* 3.12+: the table could not grow, so the
                                    chain may still pass through entry
                                    frames in the (moving) C stack */
+    int prepared;               /* 3.12+: pyg_state_prepare unlinked the
+                                   chain for the coming LEAVE */
 } pyg_pystate;
 
 /* What travels with control from the origin to the target of a switch
@@ -69,11 +71,18 @@ typedef struct pyg_cframe_room {
 void pyg_state_init(pyg_pystate *s);
 
 /* Before a switch away from the running greenlet whose state is `s`:
-   makes sure its LEAVE will find room for everything it records (3.12+:
-   the frames to relink past entry frames), so that the hook, which cannot
-   fail, never has to allocate.  0, or -1 if memory ran out (no switch
-   then; no exception is set).  No Python code may run between this and the switch. */
-int pyg_state_reserve(pyg_pystate *s, PyThreadState *ts);
+   does now what its LEAVE would have to allocate for (3.12+: points the
+   frames called from entry frames past them, recording them to relink),
+   so that the hook, which cannot fail, never allocates, and the frame
+   chain is walked once per switch.  0, or -1 if memory ran out (nothing
+   changed; no exception is set).  No Python code may run between this and
+   the switch; if the switch is refused, pyg_state_unprepare(s) undoes it
+   before anything else. */
+int pyg_state_prepare(pyg_pystate *s, PyThreadState *ts);
+
+/* Undoes pyg_state_prepare after a refused switch (a no-op if LEAVE, or
+   its compensating ENTER, already consumed it). */
+void pyg_state_unprepare(pyg_pystate *s);
 
 /* LEAVE for a greenlet that stays alive: saves the thread's state into
    `s` and records what travels in `carry`. */

@@ -20,9 +20,12 @@ pyg_started(const pyg_impl *g)
     return g->cg != NULL && cg_get_state(g->cg) != CG_NOT_STARTED;
 }
 
-int
-pyg_dead(const pyg_impl *g)
+/* pyg_dead(g), and in *started pyg_started(g) unless dead: one look at
+   the core's state for both (every switch asks both of its target). */
+static int
+dead_or_started(const pyg_impl *g, int *started)
 {
+    *started = 1;
     if (g->flags & PYG_MAIN) {
         return pyg_thread_exited(g->thread);
     }
@@ -30,12 +33,21 @@ pyg_dead(const pyg_impl *g)
         return 1;
     }
     if (g->cg == NULL) {
+        *started = 0;
         return 0;
     }
     /* A started greenlet of an exited thread is dead (S85), even before
        the core has heard of the exit. */
     cg_state st = cg_get_state(g->cg);
-    return st == CG_DEAD || (st != CG_NOT_STARTED && pyg_thread_exited(g->thread));
+    *started = st != CG_NOT_STARTED;
+    return st == CG_DEAD || (*started && pyg_thread_exited(g->thread));
+}
+
+int
+pyg_dead(const pyg_impl *g)
+{
+    int started;
+    return dead_or_started(g, &started);
 }
 
 int
@@ -246,7 +258,8 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
             raise_thread_error(t, owner);
             goto failed;
         }
-        if (pyg_dead(gi)) {
+        int started;
+        if (dead_or_started(gi, &started)) {
             if (first && !finishing && tr->exc != NULL &&
                 PyObject_TypeCheck(tr->exc, (PyTypeObject *)PyExc_GreenletExit)) {
                 /* S60: GreenletExit thrown at a dead greenlet is a value. */
@@ -263,7 +276,7 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
             }
             continue;
         }
-        if (g == t->current || pyg_started(gi)) {
+        if (g == t->current || started) {
             Py_XDECREF(run);
             return g;
         }
@@ -434,9 +447,10 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
     /* While suspended, the reference to the target belongs to the
        greenlet, not to this C frame (see pyg_abandon). */
     pyg_impl *me = PYG_IMPL(t->current);
+    PyThreadState *ts = pyg_tstate_unchecked();    /* the same on return */
     cg_msg received;
     cg_status st = CG_ENOMEM;
-    if (pyg_state_reserve(&me->state, pyg_tstate_unchecked()) == 0) {
+    if (pyg_state_prepare(&me->state, ts) == 0) {
         PyGreenlet *outer = me->waiting_on;
         me->waiting_on = g;
         st = cg_send(gi->cg, msg, &received);
@@ -444,6 +458,7 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         me->waiting_on = outer;
     }
     if (st != CG_OK) {
+        pyg_state_unprepare(&me->state);
         Py_CLEAR(gi->trace_via);
         if (gi->flags & PYG_FRESH) {
             unstart(gi, tr);
@@ -455,7 +470,7 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
         return NULL;
     }
     Py_XDECREF(g);
-    pyg_state_resumed(&PYG_IMPL(t->current)->state, pyg_tstate_unchecked());
+    pyg_state_resumed(&PYG_IMPL(t->current)->state, ts);
     int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
     PyObject *payload = received.value;
     if (arrived(t, is_throw) < 0) {

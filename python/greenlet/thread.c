@@ -28,8 +28,13 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
 {
     (void)arg;
     pyg_thread *t = tls;
-    PyThreadState *ts = pyg_tstate_unchecked();
+    PyThreadState *ts;
     if (ev == CG_HOOK_LEAVE) {
+        /* Looked up once per switch (a call into the interpreter and a TLS
+           lookup there): every ENTER in this thread follows a LEAVE of the
+           same thread, and a thread's state does not change under a
+           switch. */
+        t->hook_ts = ts = pyg_tstate_unchecked();
         pyg_impl *o = cg_userdata(from);
         PYG_INVARIANT(o != NULL && o->self == t->current && o->thread == t);
         if (cg_get_state(from) == CG_DEAD) {
@@ -39,6 +44,8 @@ switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
         }
         return;
     }
+    ts = t->hook_ts;
+    PYG_INVARIANT(ts == pyg_tstate_unchecked());
     pyg_impl *n = cg_userdata(to);
     PYG_INVARIANT(n != NULL && n->thread == t && n->cg == to &&
                   !(n->flags & (PYG_DISCARDED | PYG_DEAD_UNRUN | PYG_FINISHING)));
