@@ -17,6 +17,16 @@ import greenlet
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(greenlet.__file__)))
 
+# CPython 3.10 itself segfaults at exit in ~1% of runs while daemon
+# threads run, with no greenlet imported at all: a daemon thread gets past
+# take_gil's exit check after finalization and reads the freed interpreter
+# (crash in RESET_GIL_DROP_REQUEST).  Reproduced with test_soak's storm
+# minus greenlets: 2 of 164 exits; 3.9 and 3.11: 0 of 97.  There a crash
+# could not be told from ours.
+skip_if_daemon_exit_crashes = unittest.skipIf(
+    sys.version_info[:2] == (3, 10),
+    "CPython 3.10 crashes at exit with running daemon threads, greenlet or not")
+
 # Object kinds whose growth means a leak in greenlet code.
 WATCHED = ("greenlet", "frame", "traceback", "Context")
 

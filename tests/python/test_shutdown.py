@@ -6,7 +6,7 @@ import signal
 import textwrap
 import unittest
 
-from support import GreenletTest, run_python
+from support import GreenletTest, run_python, skip_if_daemon_exit_crashes
 
 CRASH_SIGNS = ("Fatal Python error", "Segmentation fault", "Aborted",
                "core dumped", "Assertion", "SystemError")
@@ -200,6 +200,7 @@ class ShutdownTest(GreenletTest):
         self.assertEqual(out.splitlines(), ["end of script"])
         self.assertIn("KeyError: 'at the end'", err)
 
+    @skip_if_daemon_exit_crashes
     def test_exit_repeatedly_with_busy_threads(self):  # S94 S90
         for _ in range(5):
             out, err = self.run_clean(r"""

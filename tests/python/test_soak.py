@@ -12,7 +12,7 @@ import sys
 import textwrap
 import unittest
 
-from support import GreenletTest, run_python
+from support import GreenletTest, run_python, skip_if_daemon_exit_crashes
 
 SOAK = bool(os.environ.get("CG_SOAK"))
 LIGHT = bool(os.environ.get("CG_TEST_LIGHT")) and not SOAK
@@ -188,15 +188,7 @@ class SoakTest(GreenletTest):
         print("main done")
         """, size(3, 2, 30), "main done")
 
-    # CPython 3.10 itself segfaults at exit in ~1% of runs while 16
-    # daemon threads run, with no greenlet imported at all: a daemon thread
-    # gets past take_gil's exit check after finalization and reads the freed
-    # interpreter (crash in RESET_GIL_DROP_REQUEST).  Reproduced with the
-    # same program minus greenlets: 2 of 164 exits; 3.9 and 3.11: 0 of 97.
-    # Here a crash could not be told from ours.
-    @unittest.skipIf(sys.version_info[:2] == (3, 10),
-                     "CPython 3.10 crashes at exit with running daemon threads, "
-                     "greenlet or not")
+    @skip_if_daemon_exit_crashes
     def test_exit_with_daemon_threads_running_greenlets(self):  # S90 S94
         self.storm(r"""
         import time
