@@ -162,6 +162,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-valgrind-c
 	@$(MAKE) --no-print-directory check-fuzz-c
 	@$(MAKE) --no-print-directory check-debug
+	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-install
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
