@@ -37,15 +37,5 @@ case $route in
     *) echo "usage: $0 wheel|sdist|offline LABEL PYTHON DIST" >&2; exit 2 ;;
 esac >>"$log" 2>&1 || fail "pip install failed"
 # Ours, from the venv, with its header where compiled users look for it.
-"$venv/bin/python" -c '
-import os, sys, greenlet, greenlet._greenlet as m
-assert greenlet.__file__.startswith(sys.prefix), greenlet.__file__
-assert "+cgreenlet." in greenlet.__version__, greenlet.__version__
-assert hasattr(m, "CGREENLET_VERSION"), "not cgreenlet"
-d = os.path.dirname(greenlet.__file__)
-assert not [f for f in os.listdir(d) if f.endswith(".c")], os.listdir(d)
-h = os.path.join(sys.prefix, "include", "site", "python%d.%d" % sys.version_info[:2],
-                 "greenlet", "greenlet.h")
-assert os.path.exists(h), h
-' >>"$log" 2>&1 || fail "the installation is not ours or is incomplete"
+"$venv/bin/python" tests/installed_is_ours.py "$route install" >>"$log" 2>&1 || fail "the installation is not ours or is incomplete"
 PYG_VENV=$venv sh tests/run-python-tests.sh "$name" "$py"

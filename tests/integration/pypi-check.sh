@@ -31,12 +31,7 @@ fail() {
 vpy=$venv/bin/python
 pip="$vpy -m pip install --disable-pip-version-check"
 ours() {
-    "$vpy" -c '
-import greenlet, sys, greenlet._greenlet as m
-assert "+cgreenlet." in greenlet.__version__ and hasattr(m, "CGREENLET_VERSION"), greenlet.__version__
-assert greenlet.__file__.startswith(sys.prefix), greenlet.__file__
-print("%s: greenlet %s (%s)" % (sys.argv[1], greenlet.__version__, greenlet.__file__))
-' "$1"
+    "$vpy" tests/installed_is_ours.py "$1"
 }
 rm -rf "$venv"
 { "$py" -m venv "$venv" &&
