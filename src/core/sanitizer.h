@@ -97,7 +97,12 @@ cg_tsan_destroy(void **fiber)
 #if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
+/* valgrind.h defines NVALGRIND on a CPU valgrind does not run (riscv64
+   through Debian's cross compiler, which also searches /usr/include):
+   then its macros ignore their arguments and there is nothing to do. */
+#ifndef NVALGRIND
 #define CG_HAVE_VALGRIND 1
+#endif
 #endif
 #endif
 
