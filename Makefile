@@ -1,7 +1,7 @@
 # cgreenlet -- see README.md.
 #
 #   make                 static + shared library, examples, test programs
-#   make check           every test: C (asm, ucontext, aarch64 under qemu)
+#   make check           every test: C (asm, ucontext, each CROSS_ARCHES under qemu)
 #   make check-c         the C tests of one configuration (ARCH=, BACKEND=)
 #   make check-asan      C tests with AddressSanitizer + UBSan
 #   make check-valgrind  C tests under valgrind memcheck
@@ -22,8 +22,11 @@
 #   make uninstall PREFIX=/usr/local removes what install put there
 #   make check-install   install, build against it with pkg-config, uninstall
 #
-# Knobs: CC, ARCH=native|aarch64, BACKEND=asm|ucontext, FPCTL=1|0 (0: do
-# not preserve MXCSR/x87 CW/FPCR across switches), SANITIZE=asan.
+# Knobs: CC, ARCH=native|aarch64|riscv64|ppc64le|s390x (the cross ones
+# build with Debian's cross gcc and run under qemu-user), BACKEND=asm|ucontext,
+# FPCTL=1|0 (0: do not preserve MXCSR/x87 CW/FPCR/frm across switches),
+# SANITIZE=asan.  Which backend a build gets is decided by src/arch/select.h
+# alone (BACKEND=ucontext forces the fallback); docs/platforms.md.
 
 CC ?= cc
 ARCH ?= native
@@ -33,10 +36,33 @@ SANITIZE ?=
 PREFIX ?= /usr/local
 OPT ?= -O2
 
-ifeq ($(ARCH),aarch64)
-  CC := aarch64-linux-gnu-gcc
-  RUN := env CG_TEST_LIGHT=1 qemu-aarch64 -L /usr/aarch64-linux-gnu
-  CPU := aarch64
+# The architectures tested under qemu-user: each one's Debian triple (the
+# cross gcc is TRIPLE-gcc, its libc in /usr/TRIPLE) and the suffix of its
+# libc6-dev-*-cross package.  qemu-ARCH runs it, with the guest's library
+# path on the cross libc: without it the guest's ld.so reads the host's
+# ld.so.cache, and once a multiarch libc of that CPU is installed (e.g.
+# libc6:arm64) it mixes that libc with the cross ld.so, and threaded
+# programs hang at start.
+CROSS_ARCHES := aarch64 riscv64 ppc64le s390x
+triple_aarch64 := aarch64-linux-gnu
+triple_riscv64 := riscv64-linux-gnu
+triple_ppc64le := powerpc64le-linux-gnu
+triple_s390x := s390x-linux-gnu
+libc_aarch64 := arm64
+libc_riscv64 := riscv64
+libc_ppc64le := ppc64el
+libc_s390x := s390x
+CROSS_DEPS := $(foreach a,$(CROSS_ARCHES),qemu-$(a):qemu-user \
+    $(triple_$(a))-gcc:gcc-$(triple_$(a)) \
+    /usr/$(triple_$(a))/include/stdio.h:libc6-dev-$(libc_$(a))-cross)
+
+ifneq ($(filter $(ARCH),$(CROSS_ARCHES)),)
+  CC := $(triple_$(ARCH))-gcc
+  RUN := env CG_TEST_LIGHT=1 qemu-$(ARCH) -L /usr/$(triple_$(ARCH)) \
+         -E LD_LIBRARY_PATH=/usr/$(triple_$(ARCH))/lib
+  CPU := $(ARCH)
+else ifneq ($(ARCH),native)
+  $(error ARCH=$(ARCH): not native nor one of $(CROSS_ARCHES))
 else
   RUN :=
   CPU := $(shell $(CC) -dumpmachine | cut -d- -f1)
@@ -45,8 +71,10 @@ endif
 VARIANT := $(CPU)-$(BACKEND)$(if $(filter 0,$(FPCTL)),-nofp)$(if $(SANITIZE),-$(SANITIZE))-$(notdir $(firstword $(CC)))
 B := build/$(VARIANT)
 
+# Unwind tables everywhere (riscv64's gcc omits them by default), so
+# debuggers and backtrace() walk through the library's frames.
 CFLAGS_BASE := -std=c11 -g $(OPT) -Wall -Wextra -Werror -fPIC -pthread \
-               -fvisibility=hidden -D_GNU_SOURCE -Iinclude
+               -fvisibility=hidden -fasynchronous-unwind-tables -D_GNU_SOURCE -Iinclude
 ifeq ($(BACKEND),ucontext)
   CFLAGS_BASE += -DCG_BACKEND_UCONTEXT
 endif
@@ -76,13 +104,10 @@ CG_MAJOR := $(call version_part,MAJOR)
 CG_VERSION := $(CG_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
 SONAME := libcgreenlet.so.$(CG_MAJOR)
 
-LIB_SRC := $(wildcard src/core/*.c src/stack/*.c) src/arch/arch_asm.c \
-           src/arch/switch_ucontext.c
-ifneq ($(BACKEND),ucontext)
-  ifneq ($(filter $(CPU),x86_64 aarch64),)
-    LIB_ASM := src/arch/switch_$(CPU).S
-  endif
-endif
+# Every file of src/arch is built: src/arch/select.h makes all but the
+# chosen backend's assemble or compile to nothing.
+LIB_SRC := $(wildcard src/core/*.c src/stack/*.c src/arch/*.c)
+LIB_ASM := $(wildcard src/arch/*.S)
 LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(patsubst %.S,$(B)/%.o,$(LIB_ASM))
 HDRS := include/cgreenlet.h $(wildcard src/*/*.h)
 
@@ -91,7 +116,7 @@ TESTS := $(patsubst tests/c/%.c,$(B)/tests/%,$(TEST_SRC))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
-.PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
+.PHONY: all lib tests examples deps check check-c check-cross check-asan check-asan-c \
         python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
         check-integration check-integration-run check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench bench-c bench-python bench-report demo install \
@@ -129,13 +154,23 @@ $(B)/examples/%: examples/%.c $(B)/libcgreenlet.a
 check-c: tests
 	@sh tests/run-c-tests.sh "$(VARIANT)$(if $(VALGRIND),-valgrind)" "$(RUN)" $(TESTS)
 
+# The C tests of every CROSS_ARCHES under qemu-user; an architecture
+# whose cross gcc, libc or qemu is missing is named and counted as skipped.
+check-cross: $(addprefix check-cross-,$(CROSS_ARCHES))
+
+check-cross-%:
+	@t=$(triple_$*); \
+	if command -v $$t-gcc >/dev/null && command -v qemu-$* >/dev/null && [ -e /usr/$$t/include/stdio.h ]; then \
+	    $(MAKE) --no-print-directory check-c ARCH=$*; \
+	else echo "SKIPPED: $* (needs gcc-$$t, libc6-dev-$(libc_$*)-cross, qemu-user)"; \
+	    mkdir -p build/results; echo "0 0 1" > build/results/$*-skipped; fi
+
 # Paths that differ between Debian releases (clang's runtime, python3.X)
 # are found by wildcard; none found means the package is missing.
 PY3_H := $(or $(firstword $(wildcard /usr/include/python3*/Python.h)),/usr/include/python3/Python.h)
 CLANG_RT := $(or $(firstword $(wildcard /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-$(CPU).a /usr/lib/llvm-*/lib/clang/*/lib/$(CPU)*/libclang_rt.asan.a)),/usr/lib/llvm/libclang_rt.asan.a)
 C_DEPS := gcc:gcc make:make clang:clang $(CLANG_RT):libclang-rt-dev \
-          valgrind:valgrind qemu-aarch64:qemu-user aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
-          /usr/aarch64-linux-gnu/include/stdio.h:libc6-dev-arm64-cross \
+          valgrind:valgrind $(CROSS_DEPS) \
           $(PY3_H):python3-dev /usr/lib/python3/dist-packages/wheel:python3-wheel \
           /usr/lib/python3/dist-packages/gevent:python3-gevent \
           /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
@@ -154,10 +189,7 @@ check: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-c
 	@$(MAKE) --no-print-directory check-c BACKEND=ucontext
-	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
-	    $(MAKE) --no-print-directory check-c ARCH=aarch64; \
-	else echo "SKIPPED: aarch64 (needs gcc-aarch64-linux-gnu, qemu-user)"; \
-	    echo "0 0 1" > build/results/aarch64-skipped; fi
+	@$(MAKE) --no-print-directory check-cross
 	@$(MAKE) --no-print-directory check-asan-c
 	@$(MAKE) --no-print-directory check-valgrind-c
 	@$(MAKE) --no-print-directory check-fuzz-c

@@ -2,9 +2,10 @@
  * The stack-switching layer: saves registers and changes the stack
  * pointer.  It knows nothing of greenlets; src/core drives it.
  *
- * Backend selection: hand-written assembly where we have it (x86-64,
- * aarch64), else -- or when built with BACKEND=ucontext, which defines
- * CG_BACKEND_UCONTEXT -- the portable <ucontext.h> fallback.
+ * Backend selection is select.h's alone: hand-written assembly where we
+ * have it (x86-64, aarch64, riscv64), else -- or when built with
+ * BACKEND=ucontext, which defines CG_BACKEND_UCONTEXT -- the portable
+ * <ucontext.h> fallback.
  *
  * Two primitives:
  *  - cg_arch_swap_ctx: plain context swap between two separate stacks
@@ -17,11 +18,9 @@
 #ifndef CG_ARCH_H
 #define CG_ARCH_H
 
-#if !defined(CG_BACKEND_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
-#define CG_BACKEND_UCONTEXT 1
-#endif
-
 #include <stddef.h>
+
+#include "select.h"
 
 #ifdef CG_BACKEND_UCONTEXT
 #include <ucontext.h>
@@ -50,7 +49,8 @@ typedef struct cg_arch_ctx {
 #endif
 } cg_arch_ctx;
 
-/* Name of the backend, for reports ("x86_64", "aarch64", "ucontext"). */
+/* Name of the backend, for reports (CG_ARCH_NAME: "x86_64", "aarch64",
+   "riscv64", "ucontext"). */
 const char *cg_arch_name(void);
 
 /* Prepares `ctx` so that switching to it runs entry() on the stack

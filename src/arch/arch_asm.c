@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__)
+#if defined(CG_ARCH_X86_64)
 #include "frame_x86_64.h"
 
 struct cg_frame {
@@ -35,7 +35,7 @@ _Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
 #define FRAME_SET_ENTRY(f, entry) ((f)->rbx = (uint64_t)(uintptr_t)(entry))
 #define FRAME_SET_RESUME(f, pc) ((f)->ret = (uint64_t)(uintptr_t)(pc))
 
-#elif defined(__aarch64__)
+#elif defined(CG_ARCH_AARCH64)
 #include "frame_aarch64.h"
 
 struct cg_frame {
@@ -54,6 +54,30 @@ _Static_assert(sizeof(struct cg_frame) == CG_FRAME_SIZE, "frame size");
 _Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
 #define FRAME_SET_ENTRY(f, entry) ((f)->x19_x28[0] = (uint64_t)(uintptr_t)(entry))
 #define FRAME_SET_RESUME(f, pc) ((f)->x30 = (uint64_t)(uintptr_t)(pc))
+
+#elif defined(CG_ARCH_RISCV64)
+#include "frame_riscv64.h"
+
+struct cg_frame {
+    uint64_t ra;
+    uint64_t s0;
+    uint64_t s1_s11[11];
+    uint64_t fs0_fs11[12];
+    uint64_t frm;
+};
+_Static_assert(offsetof(struct cg_frame, ra) == CG_FRAME_RA, "ra");
+_Static_assert(offsetof(struct cg_frame, s0) == CG_FRAME_S0, "s0");
+_Static_assert(offsetof(struct cg_frame, s1_s11) == CG_FRAME_S1, "s1");
+_Static_assert(offsetof(struct cg_frame, fs0_fs11) == CG_FRAME_FS0, "fs0");
+_Static_assert(offsetof(struct cg_frame, frm) == CG_FRAME_FRM, "frm");
+_Static_assert(sizeof(struct cg_frame) == CG_FRAME_SIZE, "frame size");
+_Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
+/* s0 stays 0 (the memset): the end of the frame-pointer chain. */
+#define FRAME_SET_ENTRY(f, entry) ((f)->s1_s11[0] = (uint64_t)(uintptr_t)(entry))
+#define FRAME_SET_RESUME(f, pc) ((f)->ra = (uint64_t)(uintptr_t)(pc))
+
+#else
+#error "select.h picked an assembly backend arch_asm.c does not know"
 #endif
 
 void *cg_arch_trampoline_address(void);
@@ -62,11 +86,7 @@ void cg_arch_fpctl_store(void *frame);
 const char *
 cg_arch_name(void)
 {
-#if defined(__x86_64__)
-    return "x86_64";
-#else
-    return "aarch64";
-#endif
+    return CG_ARCH_NAME;
 }
 
 void

@@ -1,6 +1,6 @@
 /*
  * Saved-context layout of a suspended greenlet on aarch64 (AAPCS64).
- * Shared by switch_aarch64.S and arch_frame.c (_Static_assert checks).
+ * Shared by switch_aarch64.S and arch_asm.c (_Static_assert checks).
  * Offsets are from the saved stack pointer, which is 16-byte aligned.
  *
  *   offset  register

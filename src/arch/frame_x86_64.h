@@ -1,6 +1,6 @@
 /*
  * Saved-context layout of a suspended greenlet on x86-64 (System V).
- * Shared by switch_x86_64.S (which pushes it) and arch_frame.c (which
+ * Shared by switch_x86_64.S (which pushes it) and arch_asm.c (which
  * builds the first frame of a dedicated stack and checks these offsets
  * with _Static_assert).  Offsets are from the saved stack pointer.
  *

@@ -52,6 +52,15 @@ uc_sp(const ucontext_t *uc, void *approx)
 #elif defined(__i386__)
     (void)approx;
     return (void *)(uintptr_t)uc->uc_mcontext.gregs[REG_ESP];
+#elif defined(__riscv)
+    (void)approx;
+    return (void *)(uintptr_t)uc->uc_mcontext.__gregs[REG_SP];
+#elif defined(__powerpc64__)
+    (void)approx;
+    return (void *)(uintptr_t)uc->uc_mcontext.gp_regs[1];    /* r1 */
+#elif defined(__s390x__)
+    (void)approx;
+    return (void *)(uintptr_t)uc->uc_mcontext.gregs[15];     /* r15 */
 #else
     /* Unknown layout: a local of the switching function, less a margin
        for the part of its frame below that local. */
@@ -63,14 +72,40 @@ uc_sp(const ucontext_t *uc, void *approx)
 const char *
 cg_arch_name(void)
 {
-    return "ucontext";
+    return CG_ARCH_NAME;
 }
+
+/* The DWARF column of the return address, where we know it: fresh_start
+   marks it undefined, so unwinders (backtrace(), gdb) stop there.  Some
+   libcs' context start code does not end the walk itself (glibc's on
+   ppc64le lets libgcc walk on into stale stack and crash); above a fresh
+   context there is only another greenlet's frames or unmapped memory. */
+#if defined(__x86_64__)
+#define RA_COLUMN "16"
+#elif defined(__aarch64__)
+#define RA_COLUMN "30"
+#elif defined(__riscv)
+#define RA_COLUMN "1"
+#elif defined(__powerpc64__)
+#define RA_COLUMN "65"
+#elif defined(__s390x__)
+#define RA_COLUMN "14"
+#endif
+
+/* Only when the compiler emits its CFI as assembler directives (GCC and
+   clang say so with this macro); otherwise there is no frame to annotate. */
+#if defined(RA_COLUMN) && defined(__GCC_HAVE_DWARF2_CFI_ASM)
+#define END_OF_STACK_FOR_UNWINDERS() __asm__ volatile(".cfi_undefined " RA_COLUMN)
+#else
+#define END_OF_STACK_FOR_UNWINDERS() ((void)0)
+#endif
 
 /* First code of a context made by cg_arch_make: the arriving work of the
    switch that got here, then the context's entry. */
 static void
 fresh_start(void)
 {
+    END_OF_STACK_FOR_UNWINDERS();
     struct helper *h = &tls_helper;
     cg_arch_ctx *self = h->to;
     if (h->arrive != NULL) {

@@ -15,25 +15,42 @@
  * saved nor restored (the slot stays, so the layout is the same); this
  * saves about 6 ns a round trip but lets a rounding-mode change made in
  * one greenlet leak into the others.
+ *
+ * CFI: from the end of SAVE_STATE on, CFA = %rsp + 64 and every saved
+ * register is described at its slot.  The same rule holds on either side
+ * of the stack change (both stacks hold such a frame at %rsp), so a
+ * debugger stopped in a callback walks from the old greenlet's switch into
+ * its caller, or, once %rsp has moved, into the resumed greenlet.  Where a
+ * new greenlet starts (the trampoline, the copy switch's entry call) the
+ * return address is undefined: unwinders stop there.
  */
+#include "select.h"
+#ifdef CG_ARCH_X86_64
 #include "frame_x86_64.h"
 
         .text
 
 /* Push the callee-saved state; leaves %rsp 16-byte aligned. */
+/* Push the callee-saved state; leaves %rsp 16-byte aligned. */
 .macro SAVE_STATE
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbp, 0
         pushq   %rbx
         .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbx, 0
         pushq   %r12
         .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r12, 0
         pushq   %r13
         .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r13, 0
         pushq   %r14
         .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r14, 0
         pushq   %r15
         .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r15, 0
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
 #ifndef CG_NO_FPCTL
@@ -44,21 +61,39 @@
 
 /* Pop the state pushed by SAVE_STATE (from whichever stack %rsp is on)
    and jump to the return address found there.  %eax is the result the
-   resumed call returns: set it before. */
+   resumed call returns: set it before.  The CFI rows of the frame are put
+   back after it, for the code that follows in the same function. */
 .macro RESUME
+        .cfi_remember_state
 #ifndef CG_NO_FPCTL
         ldmxcsr CG_FRAME_MXCSR(%rsp)
         fldcw   CG_FRAME_FPUCW(%rsp)
 #endif
         addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
         popq    %r15
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %r15
         popq    %r14
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %r14
         popq    %r13
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %r13
         popq    %r12
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %r12
         popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rbx
         popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rbp
         popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_register %rip, %rcx
         jmpq    *%rcx
+        .cfi_restore_state
 .endm
 
 /*
@@ -139,7 +174,12 @@ cg_arch_copy_switch_asm:
         RESUME
 1:      movl    $1, %eax
         RESUME
-2:      callq   *%r15
+        /* A new greenlet starts here, at the top of its part of the
+           stack: nothing above is its caller, so unwinders stop here and
+           frame-pointer walkers find a null %rbp. */
+2:      .cfi_undefined %rip
+        xorl    %ebp, %ebp
+        callq   *%r15
         ud2
         .cfi_endproc
         .size   cg_arch_copy_switch_asm, .-cg_arch_copy_switch_asm
@@ -164,8 +204,10 @@ cg_arch_trampoline:
         .type   cg_arch_trampoline_address, @function
         .hidden cg_arch_trampoline_address
 cg_arch_trampoline_address:
+        .cfi_startproc
         leaq    cg_arch_trampoline(%rip), %rax
         ret
+        .cfi_endproc
         .size   cg_arch_trampoline_address, .-cg_arch_trampoline_address
 
 /* void cg_arch_fpctl_store(void *frame): the caller's MXCSR and x87
@@ -174,9 +216,13 @@ cg_arch_trampoline_address:
         .type   cg_arch_fpctl_store, @function
         .hidden cg_arch_fpctl_store
 cg_arch_fpctl_store:
+        .cfi_startproc
         stmxcsr CG_FRAME_MXCSR(%rdi)
         fnstcw  CG_FRAME_FPUCW(%rdi)
         ret
+        .cfi_endproc
         .size   cg_arch_fpctl_store, .-cg_arch_fpctl_store
 
-        .section .note.GNU-stack,"",@progbits
+#endif /* CG_ARCH_X86_64 */
+
+        .section .note.GNU-stack,"",%progbits
