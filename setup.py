@@ -7,14 +7,10 @@ python/greenlet/pyg.h: the greenlet API level implemented), so the
 library, its .pc file and this distribution never disagree.
 """
 import glob
-import platform
 import re
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
-
-ASM = {"x86_64": "src/arch/switch_x86_64.S", "amd64": "src/arch/switch_x86_64.S",
-       "aarch64": "src/arch/switch_aarch64.S", "arm64": "src/arch/switch_aarch64.S"}
 
 
 class BuildExt(build_ext):
@@ -25,15 +21,12 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# Every file of src/arch is compiled: src/arch/select.h, the one place that
+# picks the switching backend, makes all but the chosen one empty.
 sources = sorted(glob.glob("python/greenlet/*.c") + glob.glob("src/core/*.c") +
-                 glob.glob("src/stack/*.c")) + ["src/arch/arch_asm.c",
-                                                "src/arch/switch_ucontext.c"]
-machine = platform.machine().lower()
+                 glob.glob("src/stack/*.c") + glob.glob("src/arch/*.c") +
+                 glob.glob("src/arch/*.S"))
 define_macros = [("_GNU_SOURCE", "1")]
-if machine in ASM:
-    sources.append(ASM[machine])
-else:
-    define_macros.append(("CG_BACKEND_UCONTEXT", "1"))
 
 
 def header_defines(path):
@@ -59,7 +52,8 @@ setup(
         sources=sources,
         include_dirs=["include", "python/greenlet"],
         define_macros=define_macros,
-        extra_compile_args=["-std=c11", "-fvisibility=hidden", "-pthread"],
+        extra_compile_args=["-std=c11", "-fvisibility=hidden", "-pthread",
+                            "-fasynchronous-unwind-tables"],
         extra_link_args=["-pthread"],
     )],
     headers=["python/greenlet/greenlet.h"],

@@ -3,20 +3,17 @@
 #   tools/build-python.sh PYTHON [extra cc flags...]
 # Needs only a C compiler and the interpreter's headers (no setuptools).
 # CC, OPT and PYG_OUT (output directory, default python/greenlet) may be set.
+# Every file of src/arch is compiled: src/arch/select.h picks the backend.
 set -e
 py=$1
 shift
 inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-cpu=$(${CC:-cc} -dumpmachine | cut -d- -f1)
-asm=
-case "$cpu" in
-    x86_64|aarch64) asm=src/arch/switch_$cpu.S ;;
-esac
 out=${PYG_OUT:-python/greenlet}
 mkdir -p "$out"
 ${CC:-cc} -shared -fPIC ${OPT:--O2} -g -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-    -fvisibility=hidden -pthread -D_GNU_SOURCE -I"$inc" -Iinclude -Ipython/greenlet "$@" \
-    python/greenlet/*.c src/core/*.c src/stack/*.c src/arch/arch_asm.c \
-    src/arch/switch_ucontext.c $asm -o "$out/_greenlet$suffix"
+    -fvisibility=hidden -fasynchronous-unwind-tables -pthread -D_GNU_SOURCE \
+    -I"$inc" -Iinclude -Ipython/greenlet "$@" \
+    python/greenlet/*.c src/core/*.c src/stack/*.c src/arch/*.c src/arch/*.S \
+    -o "$out/_greenlet$suffix"
 echo "built $out/_greenlet$suffix"

@@ -136,8 +136,10 @@ void cg__free(void *ptr);
 
 /* ---- thread.c ---- */
 /* The thread-local pointer to the thread's state.  initial-exec: one
-   instruction to reach it on every switch, instead of a call. */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+   instruction to reach it on every switch, instead of a call.  A glibc
+   assumption (docs/platforms.md): glibc reserves static TLS for modules
+   loaded later by dlopen (the Python module); musl does not promise it. */
+#if defined(__GNUC__) && defined(__GLIBC__)
 #define CG_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 #else
 #define CG_TLS _Thread_local

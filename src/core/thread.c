@@ -2,6 +2,9 @@
  * Per-thread state: the main greenlet (created on first use), the current
  * greenlet, the list of the thread's greenlets, and what happens when the
  * thread exits (a pthread key destructor: no API call needed before exit).
+ *
+ * The first section below is the core's dependence on Linux/glibc thread
+ * behaviour; docs/platforms.md lists it with the few other places.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -10,6 +13,19 @@
 #include "internal.h"
 
 CG_TLS cg_thread *cg__tls;
+
+/* ---- Linux/glibc assumptions ------------------------------------------
+ * - thread_exit, the key destructor, runs in the exiting thread, on the
+ *   stack it exits on (a greenlet's, if it exits inside one), while the
+ *   thread's _Thread_local variables (cg__tls) are still readable: glibc
+ *   runs key destructors first and frees TLS after them.  A destructor
+ *   that sets the key again is run again (up to PTHREAD_DESTRUCTOR_
+ *   ITERATIONS); this one never does.
+ * - stack_bounds reads the thread's stack with pthread_getattr_np (glibc,
+ *   musl; FreeBSD: pthread_attr_get_np; macOS: pthread_get_stackaddr_np).
+ *   Without it the bounds stay unknown (NULL), which every use of them
+ *   allows for.
+ */
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static int exit_key_ok;
@@ -37,6 +53,8 @@ stack_bounds(cg_thread *ts)
     }
     pthread_attr_destroy(&attr);
 }
+
+/* ---- end of the Linux/glibc assumptions ---- */
 
 cg_thread *
 cg__thread_init(void)

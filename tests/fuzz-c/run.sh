@@ -26,14 +26,11 @@ if ! command -v "$cc" >/dev/null 2>&1 ||
     exit 0
 fi
 
-cpu=$(uname -m)
-asm=
-[ -f "src/arch/switch_$cpu.S" ] && asm="src/arch/switch_$cpu.S"
 # shellcheck disable=SC2086
 if ! "$cc" -std=c11 -g -O1 -Wall -Wextra -Werror -pthread -D_GNU_SOURCE -Iinclude \
         -fvisibility=hidden -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -fno-omit-frame-pointer $FUZZ_CFLAGS \
-        src/core/*.c src/stack/*.c src/arch/arch_asm.c src/arch/switch_ucontext.c $asm \
+        src/core/*.c src/stack/*.c src/arch/*.c src/arch/*.S \
         tests/fuzz-c/fuzz_core.c -o "$out/fuzz_core"; then
     echo "[fuzz-c] not ok - the target does not build"
     say "0 1 0"
