@@ -1,6 +1,8 @@
 /* The floating-point control state (rounding mode: MXCSR and the x87
-   control word on x86-64, FPCR on aarch64) is callee-saved under the ABI,
-   so each greenlet keeps its own across switches. */
+   control word on x86-64, FPCR on aarch64, frm on riscv64, whatever
+   swapcontext keeps for ucontext) is callee-saved under the ABI (riscv64:
+   of thread storage duration), so each greenlet keeps its own across
+   switches. */
 #include <fenv.h>
 
 #include "check.h"
