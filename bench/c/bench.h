@@ -44,8 +44,16 @@ extern const bench_op op_cg_copy;       /* param: KiB of live stack held */
    with cg_stack_saved). */
 size_t cg_copy_live_bytes(long kib);
 
-/* ops_ref.c: references */
+/* ops_ref.c: references.  The minimal register swap exists where there
+   is a ref_swap_<arch>.S; elsewhere (the qemu-only architectures) the rows
+   it is the reference of print "-" for it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define HAVE_REF_SWAP 1
 extern const bench_op op_ref_swap;      /* minimal register swap (.S) */
+#define REF_SWAP (&op_ref_swap)
+#else
+#define REF_SWAP NULL
+#endif
 extern const bench_op op_memcpy;        /* param: KiB, as op_cg_copy */
 #ifdef HAVE_BOOST_FCONTEXT
 extern const bench_op op_boost_switch, op_boost_create;

@@ -170,15 +170,15 @@ switch_rows(void)
     bench_row("switch_rt.dedicated", ours, ref, "ns",
               "main->g->main, dedicated stack, FP control kept; ref = Boost jump_fcontext x2");
 #ifdef HAVE_BOOST_FCONTEXT
-    measure(&op_boost_switch, 0, &op_ref_swap, 0, &ours, &ref);
+    measure(&op_boost_switch, 0, REF_SWAP, 0, &ours, &ref);
     bench_row("ref.boost_vs_minimal", ours, ref, "ns",
               "Boost fcontext round trip vs the minimal register swap (no FP control)");
 #endif
 #else
-    measure(&op_cg_switch_copy, op_cg_switch_copy.param, &op_ref_swap, 0, &ours, &ref);
+    measure(&op_cg_switch_copy, op_cg_switch_copy.param, REF_SWAP, 0, &ours, &ref);
     bench_row("switch_rt.copy.nofp", ours, ref, "ns",
               "main->g->main, copy stack, built FPCTL=0; ref = minimal register swap x2");
-    measure(&op_cg_switch_dedicated, op_cg_switch_dedicated.param, &op_ref_swap, 0, &ours,
+    measure(&op_cg_switch_dedicated, op_cg_switch_dedicated.param, REF_SWAP, 0, &ours,
             &ref);
     bench_row("switch_rt.dedicated.nofp", ours, ref, "ns",
               "main->g->main, dedicated stack, built FPCTL=0; ref = minimal register swap x2");
@@ -240,7 +240,10 @@ list_counts(void)
 
 static const bench_op *const all_ops[] = {
     &op_cg_switch_copy, &op_cg_switch_dedicated, &op_cg_create_copy,
-    &op_cg_create_dedicated, &op_cg_copy, &op_ref_swap, &op_memcpy,
+    &op_cg_create_dedicated, &op_cg_copy, &op_memcpy,
+#ifdef HAVE_REF_SWAP
+    &op_ref_swap,
+#endif
 #ifdef HAVE_BOOST_FCONTEXT
     &op_boost_switch, &op_boost_create,
 #endif

@@ -16,6 +16,7 @@
 #endif
 #endif
 
+#if defined(HAVE_REF_SWAP) || defined(HAVE_BOOST_FCONTEXT)
 /* ---- stacks for the references ----------------------------------------- */
 
 #define REF_STACK_SIZE ((size_t)256 * 1024)   /* as CG_DEFAULT_STACK_SIZE */
@@ -51,6 +52,9 @@ ref_stack_unmap(ref_stack *s)
     munmap(s->lo, REF_STACK_SIZE);
 }
 
+#endif
+
+#ifdef HAVE_REF_SWAP
 /* ---- minimal register swap: round trip main -> g -> main ----------------- */
 
 typedef struct swap_state {
@@ -127,6 +131,7 @@ swap_teardown(void *state)
 }
 
 const bench_op op_ref_swap = {"ref.switch", swap_setup, swap_run, swap_teardown, 0};
+#endif /* HAVE_REF_SWAP */
 
 /* ---- plain memcpy of a live stack's bytes, out and back in --------------- */
 
