@@ -79,7 +79,11 @@
         ldp     d10, d11, [sp, #(CG_FRAME_D8 + 16)]
         ldp     d12, d13, [sp, #(CG_FRAME_D8 + 32)]
         ldp     d14, d15, [sp, #(CG_FRAME_D8 + 48)]
-        .cfi_restore x30
+        /* Every register holds its caller's value again (x30: the resume
+           address), before the frame is popped and may be overwritten. */
+        .irp    r, x19, x20, x21, x22, x23, x24, x25, x26, x27, x28, x29, x30, d8, d9, d10, d11, d12, d13, d14, d15
+        .cfi_restore \r
+        .endr
         add     sp, sp, #CG_FRAME_SIZE
         .cfi_def_cfa_offset 0
         br      x30

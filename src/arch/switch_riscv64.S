@@ -132,7 +132,15 @@
         fld     fs9, (CG_FRAME_FS0 + 72)(sp)
         fld     fs10, (CG_FRAME_FS0 + 80)(sp)
         fld     fs11, (CG_FRAME_FS0 + 88)(sp)
+        .irp    r, fs0, fs1, fs2, fs3, fs4, fs5, fs6, fs7, fs8, fs9, fs10, fs11
+        .cfi_restore \r
+        .endr
 #endif
+        /* Every saved register holds its caller's value again (ra's is in
+           t1), before the frame is popped and may be overwritten. */
+        .irp    r, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11
+        .cfi_restore \r
+        .endr
         addi    sp, sp, CG_FRAME_SIZE
         .cfi_def_cfa_offset 0
         jr      t1
