@@ -76,6 +76,35 @@ _Static_assert(CG_FRAME_SIZE % 16 == 0, "sp stays 16-byte aligned");
 #define FRAME_SET_ENTRY(f, entry) ((f)->s1_s11[0] = (uint64_t)(uintptr_t)(entry))
 #define FRAME_SET_RESUME(f, pc) ((f)->ra = (uint64_t)(uintptr_t)(pc))
 
+#elif defined(CG_ARCH_PPC64LE)
+#include "frame_ppc64le.h"
+
+struct cg_frame {
+    uint64_t back_chain;
+    uint64_t callee_cr, callee_lr;  /* written by the functions it calls */
+    uint64_t toc;
+    uint64_t resume;
+    uint64_t cr;
+    uint64_t fpscr;
+    uint64_t pad;
+    uint64_t r14_r31[18];
+    double f14_f31[18];
+    _Alignas(16) unsigned char v20_v31[12][16];
+};
+_Static_assert(offsetof(struct cg_frame, toc) == CG_FRAME_TOC, "r2");
+_Static_assert(offsetof(struct cg_frame, resume) == CG_FRAME_RESUME, "resume");
+_Static_assert(offsetof(struct cg_frame, cr) == CG_FRAME_CR, "cr");
+_Static_assert(offsetof(struct cg_frame, fpscr) == CG_FRAME_FPSCR, "fpscr");
+_Static_assert(offsetof(struct cg_frame, r14_r31) == CG_FRAME_R14, "r14");
+_Static_assert(offsetof(struct cg_frame, f14_f31) == CG_FRAME_F14, "f14");
+_Static_assert(offsetof(struct cg_frame, v20_v31) == CG_FRAME_V20, "v20");
+_Static_assert(sizeof(struct cg_frame) == CG_FRAME_SIZE, "frame size");
+_Static_assert(CG_FRAME_SIZE % 16 == 0, "r1 stays 16-byte aligned");
+/* The back chain stays 0 (the memset): the trampoline pushes the bottom
+   frame's header itself.  cg_arch_fpctl_store fills in r2 as well. */
+#define FRAME_SET_ENTRY(f, entry) ((f)->r14_r31[0] = (uint64_t)(uintptr_t)(entry))
+#define FRAME_SET_RESUME(f, pc) ((f)->resume = (uint64_t)(uintptr_t)(pc))
+
 #else
 #error "select.h picked an assembly backend arch_asm.c does not know"
 #endif

@@ -9,6 +9,7 @@
  *   CG_ARCH_X86_64   switch_x86_64.S   (System V x86-64, LP64)
  *   CG_ARCH_AARCH64  switch_aarch64.S  (AAPCS64, LP64)
  *   CG_ARCH_RISCV64  switch_riscv64.S  (RV64 LP64D or soft-float LP64)
+ *   CG_ARCH_PPC64LE  switch_ppc64le.S  (ELFv2, little-endian, with VMX)
  *   CG_BACKEND_UCONTEXT  switch_ucontext.c, for every other platform, or
  *                    forced by the build (make BACKEND=ucontext)
  * and CG_ARCH_NAME names it for reports (cg_arch_name()).
@@ -30,6 +31,10 @@
    instructions; it takes the fallback. */
 #define CG_ARCH_RISCV64 1
 #define CG_ARCH_NAME "riscv64"
+#elif defined(__powerpc64__) && defined(_CALL_ELF) && _CALL_ELF == 2 && \
+    defined(__LITTLE_ENDIAN__) && defined(__ALTIVEC__)
+#define CG_ARCH_PPC64LE 1
+#define CG_ARCH_NAME "ppc64le"
 #else
 #define CG_BACKEND_UCONTEXT 1
 #endif
