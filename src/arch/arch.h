@@ -3,7 +3,7 @@
  * pointer.  It knows nothing of greenlets; src/core drives it.
  *
  * Backend selection is select.h's alone: hand-written assembly where we
- * have it (x86-64, aarch64, riscv64, ppc64le), else -- or when built with
+ * have it (x86-64, aarch64, riscv64, ppc64le, s390x), else -- or when built with
  * BACKEND=ucontext, which defines CG_BACKEND_UCONTEXT -- the portable
  * <ucontext.h> fallback.
  *
@@ -50,7 +50,7 @@ typedef struct cg_arch_ctx {
 } cg_arch_ctx;
 
 /* Name of the backend, for reports (CG_ARCH_NAME: "x86_64", "aarch64",
-   "riscv64", "ppc64le", "ucontext"). */
+   "riscv64", "ppc64le", "s390x", "ucontext"). */
 const char *cg_arch_name(void);
 
 /* Prepares `ctx` so that switching to it runs entry() on the stack

@@ -105,6 +105,26 @@ _Static_assert(CG_FRAME_SIZE % 16 == 0, "r1 stays 16-byte aligned");
 #define FRAME_SET_ENTRY(f, entry) ((f)->r14_r31[0] = (uint64_t)(uintptr_t)(entry))
 #define FRAME_SET_RESUME(f, pc) ((f)->resume = (uint64_t)(uintptr_t)(pc))
 
+#elif defined(CG_ARCH_S390X)
+#include "frame_s390x.h"
+
+struct cg_frame {
+    unsigned char callee_area[CG_CALLEE_AREA];  /* written by its callees */
+    uint64_t r6_r13[8];
+    uint64_t r14;
+    double f8_f15[8];
+    uint32_t fpc;
+    uint32_t pad;
+};
+_Static_assert(offsetof(struct cg_frame, r6_r13) == CG_FRAME_R6, "r6");
+_Static_assert(offsetof(struct cg_frame, r14) == CG_FRAME_R14, "r14");
+_Static_assert(offsetof(struct cg_frame, f8_f15) == CG_FRAME_F8, "f8");
+_Static_assert(offsetof(struct cg_frame, fpc) == CG_FRAME_FPC, "fpc");
+_Static_assert(sizeof(struct cg_frame) == CG_FRAME_SIZE, "frame size");
+_Static_assert(CG_FRAME_SIZE % 16 == 0, "r15 keeps its alignment");
+#define FRAME_SET_ENTRY(f, entry) ((f)->r6_r13[0] = (uint64_t)(uintptr_t)(entry))
+#define FRAME_SET_RESUME(f, pc) ((f)->r14 = (uint64_t)(uintptr_t)(pc))
+
 #else
 #error "select.h picked an assembly backend arch_asm.c does not know"
 #endif

@@ -10,6 +10,7 @@
  *   CG_ARCH_AARCH64  switch_aarch64.S  (AAPCS64, LP64)
  *   CG_ARCH_RISCV64  switch_riscv64.S  (RV64 LP64D or soft-float LP64)
  *   CG_ARCH_PPC64LE  switch_ppc64le.S  (ELFv2, little-endian, with VMX)
+ *   CG_ARCH_S390X    switch_s390x.S    (64-bit ELF ABI, big-endian)
  *   CG_BACKEND_UCONTEXT  switch_ucontext.c, for every other platform, or
  *                    forced by the build (make BACKEND=ucontext)
  * and CG_ARCH_NAME names it for reports (cg_arch_name()).
@@ -35,6 +36,9 @@
     defined(__LITTLE_ENDIAN__) && defined(__ALTIVEC__)
 #define CG_ARCH_PPC64LE 1
 #define CG_ARCH_NAME "ppc64le"
+#elif defined(__s390x__)
+#define CG_ARCH_S390X 1
+#define CG_ARCH_NAME "s390x"
 #else
 #define CG_BACKEND_UCONTEXT 1
 #endif
