@@ -373,7 +373,7 @@ bench: bench-c bench-python
 
 bench-c: $(B)/bench/cbench
 	@$(MAKE) --no-print-directory FPCTL=0 build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
-	@sh bench/run.sh $(B)/bench/cbench build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
+	@BENCH_RUN="$(RUN)" sh bench/run.sh $(B)/bench/cbench build/$(CPU)-asm-nofp-$(notdir $(firstword $(CC)))/bench/cbench
 
 # make bench-python [BENCH_QUICK=1] [BENCH_PYTHONS="3.12.1 ..."]: our module
 # against PyPI's greenlet (and Debian's python3-greenlet) on every

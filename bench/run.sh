@@ -15,6 +15,9 @@
 # valgrind (cachegrind, no cache simulation) as `cbench --count OP N` and
 # as `cbench --count OP 0`; the difference divided by N is printed beside
 # the times.  CBENCH_NO_COUNT=1 skips this.
+# BENCH_RUN: a command prefix to run the binaries with (qemu-user for
+# make bench-c ARCH=...); instruction counts are then skipped (valgrind
+# runs host binaries only).
 set -u
 
 normal=${1:?usage: run.sh NORMAL_CBENCH NOFP_CBENCH}
@@ -29,7 +32,7 @@ timing() {
     while [ "$i" -le "$repeat" ]; do
         if [ "$i" -eq 1 ]; then opt=; else opt=--no-memory; fi
         echo "== timing, run $i of $repeat: $1 $opt"
-        "$1" $opt > "$tmp/$2.$i" || { cat "$tmp/$2.$i"; echo "cbench failed"; exit 1; }
+        ${BENCH_RUN:-} "$1" $opt > "$tmp/$2.$i" || { cat "$tmp/$2.$i"; echo "cbench failed"; exit 1; }
         cat "$tmp/$2.$i"
         i=$((i + 1))
     done
@@ -54,7 +57,7 @@ perop() {
 }
 
 : > "$tmp/instr"
-if [ "${CBENCH_NO_COUNT:-0}" != 1 ] && command -v valgrind >/dev/null 2>&1; then
+if [ "${CBENCH_NO_COUNT:-0}" != 1 ] && [ -z "${BENCH_RUN:-}" ] && command -v valgrind >/dev/null 2>&1; then
     echo "== instruction counts (valgrind --tool=cachegrind)"
     for bin in "$normal" "$nofp"; do
         "$bin" --list | while read -r key ours ref n; do
@@ -66,7 +69,7 @@ if [ "${CBENCH_NO_COUNT:-0}" != 1 ] && command -v valgrind >/dev/null 2>&1; then
         done
     done
 else
-    echo "== instruction counts skipped (no valgrind or CBENCH_NO_COUNT=1)"
+    echo "== instruction counts skipped (no valgrind, CBENCH_NO_COUNT=1 or BENCH_RUN)"
 fi
 
 # ---- the combined table ----------------------------------------------------
