@@ -92,7 +92,7 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-asan check-asan-c \
-        python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
+        python check-python check-python-all check-python-asan check-python-debug check-python-dedicated check-python-valgrind \
         check-integration check-integration-run check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench bench-c bench-python bench-report demo install \
         uninstall check-install clean
@@ -167,6 +167,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-debug
+	@$(MAKE) --no-print-directory check-python-dedicated
 	@$(MAKE) --no-print-directory check-python-valgrind
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-integration-run
@@ -221,6 +222,18 @@ check-python-asan:
 	    CC=gcc sh tests/run-python-tests.sh asan $(ASAN_PY); \
 	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
 
+# The Python tests with every greenlet on a dedicated stack of 8 MiB
+# (CGREENLET_STACK_SIZE), on the oldest and the newest interpreter present
+# (frame objects / interpreter frames), side by side; or PYTHON=...
+check-python-dedicated:
+	@if [ -n "$(PYTHON)" ]; then echo "$$(basename $(PYTHON)) $(PYTHON)"; \
+	 else sh tests/pythons.sh 2>/dev/null | awk '{k = $$1; sub(/^debian-/, "", k); print k, $$0}' | \
+	    sort -V | cut -d' ' -f2- | \
+	    awk 'NR == 1 {f = $$0} {l = $$0} END {if (NR) print f; if (NR > 1) print l}'; fi | \
+	    { while read -r label py; do \
+	        PYG_ENV="CGREENLET_STACK_SIZE=8M" sh tests/run-python-tests.sh "dedicated-$$label" "$$py" & \
+	      done; wait; }
+
 # The Python tests on a debug build of the module and the core (-O0,
 # invariants checked: PYG_DEBUG, CG_DEBUG), on Debian's python3.
 check-python-debug:
@@ -233,7 +246,7 @@ check-python-debug:
 # `make check-valgrind` runs every module (VALGRIND_PY_TESTS=all), in two
 # shards side by side.
 VALGRIND_PY_TESTS ?= test_smoke test_switch test_throw test_attributes test_contextvars \
-                     test_capi test_gc_kill
+                     test_capi test_gc_kill test_stacks
 VALGRIND_PY_ALL := $(sort $(basename $(notdir $(wildcard tests/python/test_*.py))))
 VALGRIND_PY_RUN := PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
                    PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1"
