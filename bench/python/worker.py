@@ -407,6 +407,7 @@ def _on_dedicated_stacks(fn):
 
 m_switch_ded = _on_dedicated_stacks(m_switch)
 m_switch_c50_ded = _on_dedicated_stacks(m_switch_c50)
+m_switch_depth500_ded = _on_dedicated_stacks(m_switch_depth500)
 m_create_ded = _on_dedicated_stacks(m_create)
 m_rss_d1_ded = _on_dedicated_stacks(m_rss_d1)
 

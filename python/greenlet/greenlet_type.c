@@ -629,6 +629,7 @@ impl_free(pyg_impl *gi)
                 pyg_state_clear(&gi->state);
                 return;
             }
+            pyg_state_cut_shims(&gi->state);
             (void)cg_discard(gi->cg);
         }
     }

@@ -193,6 +193,7 @@ make_core(pyg_thread *t, pyg_impl *g)
         return -1;
     }
     g->stack_size = size;
+    pyg_state_set_stable_stack(&g->state, size != 0);
     cg_set_userdata(cg, g);
     g->cg = cg;
     g->thread = t;

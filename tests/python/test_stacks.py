@@ -335,6 +335,43 @@ class DedicatedBehaviourTest(StackTest):
         gc.collect()
         getcurrent()
 
+    def test_frames_outlive_their_thread(self):
+        # A suspended greenlet's frames, entered from C in between, stay
+        # walkable after its thread has exited and its stack is gone.
+        for size in (0, SIZE):
+            kept = []
+
+            def inner():
+                # sorted() calls the key from C: an evaluator entered
+                # from C between the two frames.
+                sorted([2, 1], key=lambda k: getcurrent().parent.switch() or k)
+
+            def names(f):
+                out = []
+                while f is not None and len(out) < 10:
+                    out.append(f.f_code.co_name)
+                    f = f.f_back
+                return out
+
+            def worker():
+                for _ in range(10):
+                    g = self.start(size, inner)
+                    g.switch()
+                    # Kept alive, so it is abandoned at thread exit, not killed.
+                    kept.append((g, g.gr_frame, names(g.gr_frame)))
+                    del g
+
+            t = threading.Thread(target=worker)
+            t.start()
+            t.join()
+            gc.collect()
+            getcurrent()
+            for g, frame, before in kept:
+                self.assertTrue(g.dead)
+                self.assertEqual(before, ["<lambda>", "inner"])
+                self.assertEqual(names(frame), before, size)
+            del kept[:]
+
     def test_out_of_mappings_is_memory_error(self):
         if os.environ.get("CG_TEST_ASAN"):
             self.skipTest("AddressSanitizer reserves the address space a limit would cap")
