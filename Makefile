@@ -117,8 +117,8 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-cross check-asan check-asan-c \
-        python check-python check-python-all check-python-asan check-python-debug check-python-valgrind \
-        check-integration check-integration-run check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
+        python check-python check-python-all check-python-asan check-python-debug check-python-dedicated check-python-valgrind \
+        check-integration check-integration-run check-integration-dedicated check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench bench-c bench-python bench-report demo install \
         uninstall check-install clean
 all: lib examples tests
@@ -204,9 +204,11 @@ check: deps
 	@$(MAKE) --no-print-directory check-python-all
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-debug
+	@$(MAKE) --no-print-directory check-python-dedicated
 	@$(MAKE) --no-print-directory check-python-valgrind
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-integration-run
+	@$(MAKE) --no-print-directory check-integration-dedicated
 	@$(MAKE) --no-print-directory check-installed
 	@$(MAKE) --no-print-directory check-pypi
 	@sh tests/summary.sh build/results
@@ -258,6 +260,18 @@ check-python-asan:
 	    CC=gcc sh tests/run-python-tests.sh asan $(ASAN_PY); \
 	else echo "SKIPPED: python asan (no $(ASAN_PY))"; echo "0 0 1" > build/results/python-asan-skipped; fi
 
+# The Python tests with every greenlet on a dedicated stack of 8 MiB
+# (CGREENLET_STACK_SIZE), on the oldest and the newest interpreter present
+# (frame objects / interpreter frames), side by side; or PYTHON=...
+check-python-dedicated:
+	@if [ -n "$(PYTHON)" ]; then echo "$$(basename $(PYTHON)) $(PYTHON)"; \
+	 else sh tests/pythons.sh 2>/dev/null | awk '{k = $$1; sub(/^debian-/, "", k); print k, $$0}' | \
+	    sort -V | cut -d' ' -f2- | \
+	    awk 'NR == 1 {f = $$0} {l = $$0} END {if (NR) print f; if (NR > 1) print l}'; fi | \
+	    { while read -r label py; do \
+	        PYG_ENV="CGREENLET_STACK_SIZE=8M" sh tests/run-python-tests.sh "dedicated-$$label" "$$py" & \
+	      done; wait; }
+
 # The Python tests on a debug build of the module and the core (-O0,
 # invariants checked: PYG_DEBUG, CG_DEBUG), on Debian's python3.
 check-python-debug:
@@ -270,7 +284,7 @@ check-python-debug:
 # `make check-valgrind` runs every module (VALGRIND_PY_TESTS=all), in two
 # shards side by side.
 VALGRIND_PY_TESTS ?= test_smoke test_switch test_throw test_attributes test_contextvars \
-                     test_capi test_gc_kill
+                     test_capi test_gc_kill test_stacks
 VALGRIND_PY_ALL := $(sort $(basename $(notdir $(wildcard tests/python/test_*.py))))
 VALGRIND_PY_RUN := PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
                    PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1"
@@ -296,20 +310,32 @@ build/integ/greenlet/.built: $(wildcard python/greenlet/*) $(LIB_SRC) $(wildcard
 	@cp python/greenlet/__init__.py python/greenlet/greenlet.h build/integ/greenlet/
 	@touch $@
 
-check-integration-run:
+# $(call integ_run,NAME,ENV): the integration suite with ENV (VAR=value
+# settings), its log in build/integ/NAME.log, its counts in
+# build/results/NAME.
+define integ_run
 	@mkdir -p build/results
 	@if [ -x $(INTEG_PY) ] && [ -f $$($(INTEG_PY) -c 'import sysconfig;print(sysconfig.get_paths()["include"])' 2>/dev/null)/Python.h ]; then \
 	    $(MAKE) --no-print-directory build/integ/greenlet/.built && \
-	    sh tests/integration/run.sh build/integ > build/integ/test.log 2>&1; rc=$$?; \
-	    grep -E '^(FAIL|ERROR):' build/integ/test.log | sed 's|^|[integration] not ok - |'; \
-	    line=$$(grep -E '^integration: [0-9]+ passed' build/integ/test.log | tail -1); \
-	    if [ -z "$$line" ]; then tail -40 build/integ/test.log; echo "0 1 0" > build/results/integration; \
-	    else echo "[$$line]"; echo "$$line" | sed -E 's/integration: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/' > build/results/integration; \
-	        [ "$$(cut -d' ' -f2 build/results/integration)" = 0 ] || tail -60 build/integ/test.log; fi; \
+	    env $(2) sh tests/integration/run.sh build/integ > build/integ/$(1).log 2>&1; rc=$$?; \
+	    grep -E '^(FAIL|ERROR):' build/integ/$(1).log | sed 's|^|[$(1)] not ok - |'; \
+	    line=$$(grep -E '^integration: [0-9]+ passed' build/integ/$(1).log | tail -1); \
+	    if [ -z "$$line" ]; then tail -40 build/integ/$(1).log; echo "0 1 0" > build/results/$(1); \
+	    else echo "[$(1): $${line#integration: }]"; echo "$$line" | sed -E 's/integration: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/' > build/results/$(1); \
+	        [ "$$(cut -d' ' -f2 build/results/$(1))" = 0 ] || tail -60 build/integ/$(1).log; fi; \
 	    if [ $$rc -ne 0 ] && [ -n "$$line" ]; then \
-	        echo "[integration] not ok - the runner exited with status $$rc"; tail -5 build/integ/test.log; \
-	        echo "0 1 0" > build/results/integration-exit; fi; \
-	else echo "SKIPPED: integration (needs $(INTEG_PY) with python3-dev)"; echo "0 0 1" > build/results/integration-skipped; fi
+	        echo "[$(1)] not ok - the runner exited with status $$rc"; tail -5 build/integ/$(1).log; \
+	        echo "0 1 0" > build/results/$(1)-exit; fi; \
+	else echo "SKIPPED: $(1) (needs $(INTEG_PY) with python3-dev)"; echo "0 0 1" > build/results/$(1)-skipped; fi
+endef
+
+check-integration-run:
+	$(call integ_run,integration,)
+
+# The same with every greenlet on a dedicated stack of 8 MiB (lighter
+# sizes: 20k greenlets in the scale test, under vm.max_map_count).
+check-integration-dedicated:
+	$(call integ_run,integration-dedicated,CGREENLET_STACK_SIZE=8M CG_TEST_LIGHT=1)
 
 check-integration: deps
 	@rm -rf build/results

@@ -53,6 +53,14 @@ METRICS = [
     ("rss_d50", "suspended greenlet, depth 50, 100k parked", "mem", 100000, 20000, 2, None, False, False),
     ("tm_d1", "same as rss_d1 under tracemalloc", "mem", 100000, None, 1, None, False, False),
     ("tm_d50", "same as rss_d50 under tracemalloc", "mem", 100000, None, 1, None, False, False),
+    # Ours with every greenlet on a dedicated stack (8 MiB, set_stack_size),
+    # against the reference's only mode.  Each stack is two kernel mappings:
+    # 20k parked stay under vm.max_map_count.
+    ("switch_ded", "switch ping-pong, depth 1, ours on dedicated stacks", "ns", 200000, 40000, 99, 5000, False, True),
+    ("switch_c50_ded", "switch under 50 C levels, ours on dedicated stacks", "ns", 20000, 4000, 99, 1000, False, False),
+    ("switch_depth500_ded", "switch, both parked 500 Python frames deep, ours on dedicated stacks", "ns", 20000, 4000, 99, 1000, False, False),
+    ("create_ded", "create + switch in + finish, ours on dedicated stacks", "ns", 100000, 20000, 99, 5000, False, False),
+    ("rss_d1_ded", "suspended greenlet, depth 1, 20k parked, ours on dedicated stacks", "mem", 20000, 20000, 2, None, False, False),
     ("gevent_echo", "gevent echo server, 10 clients on 127.0.0.1 (round trips/s)", "tput", 20000, 4000, 99, 500, False, False),
     ("gevent_spawn", "gevent spawn + joinall of 100k (greenlets/s)", "tput", 100000, 30000, 99, 2000, False, False),
     ("gevent_queue", "gevent Queue(maxsize=1) producer->consumer (items/s)", "tput", 100000, 30000, 99, 2000, False, False),
@@ -354,6 +362,13 @@ def rows(entry, ref):
             qt = ratio(a, g("switch", "ours", "ns_per_op"))
             target = "ours d500/d1 instr <= 1.2 (%s; time %s)" % (fmt(q, 2), fmt(qt, 2))
             verdict = "-" if q is None else ("met" if q <= 1.2 else "missed")
+        elif name == "switch_c50_ded" or (name == "switch_depth500_ded" and ver >= (3, 12)):
+            lim, what = (2, "c50") if name == "switch_c50_ded" else (1.2, "d500")
+            q = ratio(io, g("switch_ded", "ours", "instructions"))
+            qt = ratio(a, g("switch_ded", "ours", "ns_per_op"))
+            target = "ours %s/d1 on dedicated stacks instr <= %g (%s; time %s)" % (
+                what, lim, fmt(q, 2), fmt(qt, 2))
+            verdict = "-" if q is None else ("met" if q <= lim else "missed")
         elif kind == "tput" and ref == "pypi":
             target = "throughput >= 1.2"
             verdict = "-" if rt is None else ("met" if rt >= 1.2 else "missed")

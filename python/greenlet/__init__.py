@@ -16,9 +16,11 @@ from ._greenlet import (
     enable_optional_cleanup,
     error,
     get_clocks_used_doing_optional_cleanup,
+    get_stack_size,
     getcurrent,
     gettrace,
     greenlet,
+    set_stack_size,
     settrace,
 )
 

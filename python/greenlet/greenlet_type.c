@@ -326,6 +326,47 @@ green_getstacksaved(PyGreenlet *self, void *closure)
     return PyLong_FromSize_t(n);
 }
 
+/* Until it starts: the stack it asked for, or None (its thread's default
+   then decides); from then on: the stack it got, 0 being the shared one. */
+static PyObject *
+green_getstacksize(PyGreenlet *self, void *closure)
+{
+    (void)closure;
+    pyg_impl *gi = self->pimpl;
+    if (gi->flags & PYG_MAIN) {
+        return PyLong_FromLong(0);
+    }
+    if (gi->cg == NULL && !(gi->flags & PYG_STACK_CHOSEN)) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSize_t(gi->stack_size);
+}
+
+static int
+green_setstacksize(PyGreenlet *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    pyg_impl *gi = self->pimpl;
+    /* Once it has a core greenlet its stack is fixed: that happens as it
+       starts (a `run` lookup there may run this very setter). */
+    if ((gi->flags & PYG_MAIN) || gi->cg != NULL || pyg_started(gi)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "gr_stack_size can only be set before the greenlet starts");
+        return -1;
+    }
+    if (value == NULL || value == Py_None) {
+        gi->flags &= ~PYG_STACK_CHOSEN;
+        return 0;
+    }
+    size_t n;
+    if (pyg_stack_size_arg(value, &n) < 0) {
+        return -1;
+    }
+    gi->stack_size = n;
+    gi->flags |= PYG_STACK_CHOSEN;
+    return 0;
+}
+
 static PyObject *
 green_getdict(PyGreenlet *self, void *closure)
 {
@@ -364,6 +405,10 @@ static PyGetSetDef green_getsets[] = {
     {"parent", (getter)green_getparent, (setter)green_setparent,
      "The greenlet that receives this one's result when it finishes.", NULL},
     {"dead", (getter)green_getdead, NULL, "True once it has finished.", NULL},
+    {"gr_stack_size", (getter)green_getstacksize, (setter)green_setstacksize,
+     "(cgreenlet) 0: runs on the shared, copied stack; else the bytes of its "
+     "dedicated stack.  Settable before it starts; None: its thread's default.",
+     NULL},
     {"gr_frame", (getter)green_getframe, NULL,
      "The innermost frame of a suspended greenlet, else None.", NULL},
     {"gr_context", (getter)green_getcontext, (setter)green_setcontext,
@@ -584,6 +629,7 @@ impl_free(pyg_impl *gi)
                 pyg_state_clear(&gi->state);
                 return;
             }
+            pyg_state_cut_shims(&gi->state);
             (void)cg_discard(gi->cg);
         }
     }

@@ -17,6 +17,11 @@ pyg_raise_status(cg_status st)
     case CG_ENOMEM:
         PyErr_NoMemory();
         break;
+    case CG_ENOSTACK:
+        PyErr_SetString(PyExc_MemoryError,
+                        "cannot map a dedicated greenlet stack (address space or "
+                        "vm.max_map_count exhausted)");
+        break;
     case CG_ESTACK_OVERFLOW:
         PyErr_SetString(PyExc_RecursionError,
                         "too little C stack left to start a greenlet");
@@ -111,6 +116,15 @@ static PyMethodDef module_functions[] = {
      "enable_optional_cleanup(flag): accepted for compatibility."},
     {"get_clocks_used_doing_optional_cleanup", mod_get_clocks_used, METH_NOARGS,
      "CPU clocks spent on optional cleanup, or None if disabled."},
+    {"set_stack_size", (PyCFunction)(void (*)(void))pyg_mod_set_stack_size,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_stack_size(size, *, thread=False) -> previous size\n\n(cgreenlet) The stack "
+     "greenlets get when they start: 0 for the shared, copied stack (the default), "
+     "else a dedicated stack of that many bytes.  thread=True sets the calling "
+     "thread's choice instead of the process's; None then clears it."},
+    {"get_stack_size", pyg_mod_get_stack_size, METH_NOARGS,
+     "get_stack_size() -> int\n\n(cgreenlet) The stack size greenlets starting in "
+     "the calling thread get: 0 = the shared stack."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -316,8 +330,8 @@ PyInit__greenlet(void)
     if (PyExc_GreenletError == NULL || PyExc_GreenletExit == NULL ||
         PyModule_AddObject(m, "error", Py_NewRef(PyExc_GreenletError)) < 0 ||
         PyModule_AddObject(m, "GreenletExit", Py_NewRef(PyExc_GreenletExit)) < 0 ||
-        add_constants(m) < 0 || pyg_thread_setup() < 0 || pyg_type_ready(m) < 0 ||
-        add_capsule(m) < 0) {
+        add_constants(m) < 0 || pyg_stacks_setup() < 0 || pyg_thread_setup() < 0 ||
+        pyg_type_ready(m) < 0 || add_capsule(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

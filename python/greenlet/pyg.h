@@ -49,7 +49,8 @@ enum pyg_flags {
     PYG_FRESH = 1 << 3,         /* core greenlet made, not yet entered */
     PYG_LEAKED = 1 << 4,        /* survived its kill: kept forever (S78) */
     PYG_DISCARDED = 1 << 5,     /* its stack was abandoned (S85, S91) */
-    PYG_FOUND_GARBAGE = 1 << 6  /* queued by the collector for a kill (S80) */
+    PYG_FOUND_GARBAGE = 1 << 6, /* queued by the collector for a kill (S80) */
+    PYG_STACK_CHOSEN = 1 << 7   /* stack_size set through gr_stack_size */
 };
 
 typedef struct pyg_impl {
@@ -71,6 +72,9 @@ typedef struct pyg_impl {
                                    its next arrival passed through, each
                                    traced as one hop (see switch.c) */
     unsigned flags;
+    size_t stack_size;          /* the stack asked for (PYG_STACK_CHOSEN)
+                                   or, once it has a core greenlet, the one
+                                   it runs on: 0 shared, else dedicated */
     pyg_pystate state;          /* interpreter state while not running */
 } pyg_impl;
 
@@ -83,6 +87,8 @@ struct pyg_thread {
     pyg_carry carry;            /* LEAVE -> ENTER */
     PyThreadState *hook_ts;     /* LEAVE -> ENTER: this thread's state */
     pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
+    size_t stack_default;       /* with has_stack_default: this thread's */
+    int has_stack_default;      /*   choice for new greenlets (stacks.c) */
     int kill_depth;             /* kills in progress (bounded nesting) */
     int in_gc_stop;             /* our collector "stop" callback is running */
     pthread_mutex_t lock;       /* guards the deferred-kill queue */
@@ -206,6 +212,21 @@ int pyg_set_parent(PyGreenlet *g, PyObject *p);
 int pyg_trace(pyg_thread *t, int is_throw, PyGreenlet *origin, PyGreenlet *target);
 /* Type setup: 0 or -1. */
 int pyg_type_ready(PyObject *module);
+
+/* ---- stacks.c ---------------------------------------------------------- */
+
+/* The stack a greenlet starting in thread `t` gets unless it chose one:
+   0 for the shared (copied) stack, else a dedicated stack's bytes. */
+size_t pyg_stack_size_for(const pyg_thread *t);
+/* Converts a Python stack size (0, or a dedicated stack's bytes within the
+   allowed range) into *out: 0, or -1 with TypeError/ValueError. */
+int pyg_stack_size_arg(PyObject *v, size_t *out);
+/* greenlet.set_stack_size(size, *, thread=False) and get_stack_size(). */
+PyObject *pyg_mod_set_stack_size(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *pyg_mod_get_stack_size(PyObject *module, PyObject *unused);
+/* Reads CGREENLET_STACK_SIZE into the process default (a bad value is
+   ignored with a RuntimeWarning): 0, or -1 if the warning was an error. */
+int pyg_stacks_setup(void);
 
 /* ---- module.c ---------------------------------------------------------- */
 

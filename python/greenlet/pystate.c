@@ -118,6 +118,28 @@ relink_shims(pyg_pystate *s)
 }
 #endif
 
+void
+pyg_state_set_stable_stack(pyg_pystate *s, int stable)
+{
+    s->stable_stack = stable;
+}
+
+void
+pyg_state_cut_shims(pyg_pystate *s)
+{
+#if PYG_CSTACK_SHIM_FRAMES
+    if (!s->stable_stack) {
+        return;
+    }
+    for (_PyInterpreterFrame *f = s->frame; f != NULL; f = f->previous) {
+        while (f->previous != NULL && is_shim(f->previous)) {
+            f->previous = f->previous->previous;
+        }
+    }
+#endif
+    s->stable_stack = 0;
+}
+
 /* ---- switching --------------------------------------------------------- */
 
 static void
@@ -202,7 +224,7 @@ pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
 #if PYG_CSTACK_SHIM_FRAMES
     if (s->prepared) {
         s->prepared = 0;    /* the chain from s->frame is unlinked already */
-    } else {
+    } else if (!s->stable_stack) {
         unlink_shims(s);
     }
 #endif
@@ -217,6 +239,9 @@ pyg_state_prepare(pyg_pystate *s, PyThreadState *ts)
 #else
     _PyInterpreterFrame *f = ts->cframe->current_frame;
 #endif
+    if (s->stable_stack) {
+        return 0;   /* its entry frames stay where they are, valid */
+    }
     if (unlink_from(s, f) < 0) {
         relink_shims(s);
         return -1;

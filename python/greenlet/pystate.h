@@ -40,6 +40,10 @@ typedef struct pyg_pystate {
                                    frames in the (moving) C stack */
     int prepared;               /* 3.12+: pyg_state_prepare unlinked the
                                    chain for the coming LEAVE */
+    int stable_stack;           /* 3.12+: its C stack is its own and stays
+                                   in place while it is suspended (a
+                                   dedicated stack), and so do its entry
+                                   frames: the chain is left as it is */
 } pyg_pystate;
 
 /* What travels with control from the origin to the target of a switch
@@ -120,6 +124,19 @@ void pyg_state_run_epilogue(PyThreadState *ts, pyg_cframe_room *room);
 /* The innermost frame of a suspended greenlet as a new reference, or
    None.  May allocate (never on the switch path). */
 PyObject *pyg_state_frame(pyg_pystate *s, PyThreadState *ts);
+
+/* Tells whether the greenlet whose state is `s` runs on a C stack of its
+   own that stays in place while it is suspended (a dedicated stack): then
+   switches leave its frame chain as it is (3.12+: no walk per switch), and
+   pyg_state_cut_shims must run before that stack is discarded. */
+void pyg_state_set_stable_stack(pyg_pystate *s, int stable);
+
+/* Before the stack of a suspended greenlet is discarded (its thread
+   exits): points its frames past the entry frames in that stack for good,
+   so that nothing walks into the released stack later.  Never allocates;
+   a no-op unless the greenlet has a stable stack (others are unlinked at
+   each switch). */
+void pyg_state_cut_shims(pyg_pystate *s);
 
 /* For a greenlet whose stack was abandoned (its thread exited): drops
    the variables of its suspended frames and its handled exception, so

@@ -184,12 +184,16 @@ make_core(pyg_thread *t, pyg_impl *g)
     if (g->cg != NULL) {
         return 0;
     }
+    size_t size = (g->flags & PYG_STACK_CHOSEN) ? g->stack_size : pyg_stack_size_for(t);
+    cg_options opts = {CG_STACK_DEDICATED, size, 0};
     cg_greenlet *cg;
-    cg_status st = cg_create(&cg, run_function, t->main_cg, NULL);
+    cg_status st = cg_create(&cg, run_function, t->main_cg, size != 0 ? &opts : NULL);
     if (st != CG_OK) {
         pyg_raise_status(st);
         return -1;
     }
+    g->stack_size = size;
+    pyg_state_set_stable_stack(&g->state, size != 0);
     cg_set_userdata(cg, g);
     g->cg = cg;
     g->thread = t;

@@ -114,6 +114,7 @@ discard_suspended(cg_greenlet *g, void *arg)
         cg_get_state(g) != CG_SUSPENDED) {
         return 0;
     }
+    pyg_state_cut_shims(&gi->state);
     (void)cg_discard(g);
     gi->flags |= PYG_DISCARDED;
     Py_INCREF(gi->self);

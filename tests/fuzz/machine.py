@@ -154,10 +154,16 @@ class GreenletMachine(RuleBasedStateMachine):
 
     # ---- rules -----------------------------------------------------------
 
-    @rule(parent=st.one_of(st.none(), idx), policy=st.integers(0, 2))
+    # The stack it runs on must change nothing the model sees: the thread's
+    # default (None), the shared stack (0) or a dedicated one as deep as a
+    # thread's (docs/python-module.md, "Dedicated stacks").
+    @rule(parent=st.one_of(st.none(), idx), policy=st.integers(0, 2),
+          stack=st.sampled_from([None, None, 0, 8 << 20]))
     @step
-    def create(self, parent, policy):  # S9 S11
-        self.new_greenlet(None if parent is None else self.pick(parent), policy)
+    def create(self, parent, policy, stack):  # S9 S11
+        gid = self.new_greenlet(None if parent is None else self.pick(parent), policy)
+        if stack is not None:
+            self.world.refs[gid].gr_stack_size = stack
 
     def new_greenlet(self, p, policy):
         m = self.model

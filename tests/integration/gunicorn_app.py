@@ -48,6 +48,7 @@ def application(environ, start_response):
         "pid": os.getpid(),
         "greenlet": greenlet.__file__,
         "greenlet_version": greenlet.__version__,
+        "stack_size": getattr(current, "gr_stack_size", None),
         "greenlet_ext": sys.modules["greenlet._greenlet"].__file__,
         "gevent": gevent.__file__,
         "in_gevent_greenlet": isinstance(current, gevent.Greenlet),

@@ -64,6 +64,25 @@ def assert_ours(test, path, what="greenlet", version=None):
                         "%s has version %r, not cgreenlet's" % (what, version))
 
 
+def expected_stack_size():
+    """The stack size CGREENLET_STACK_SIZE asks for (make
+    check-integration-dedicated), or None when it is not set."""
+    value = os.environ.get("CGREENLET_STACK_SIZE")
+    if not value:
+        return None
+    shift = {"k": 10, "m": 20}.get(value[-1].lower(), 0)
+    return int(value[:-1] if shift else value) << shift
+
+
+def assert_stack_size(test, got, what="greenlet"):
+    """With CGREENLET_STACK_SIZE set, checks that GOT (get_stack_size() as
+    reported) is that size: greenlets there really ran on dedicated
+    stacks."""
+    want = expected_stack_size()
+    if want is not None:
+        test.assertEqual(got, want, "%s: greenlets do not get the dedicated stacks asked for" % what)
+
+
 def assert_our_greenlet(test):
     """Checks the greenlet module imported by this process (package,
     extension and version)."""
@@ -71,6 +90,7 @@ def assert_our_greenlet(test):
     assert_ours(test, greenlet.__file__, version=greenlet.__version__)
     assert_ours(test, sys.modules["greenlet._greenlet"].__file__, "greenlet's extension")
     test.assertTrue(is_our_version(sys.modules["greenlet._greenlet"].__version__))
+    assert_stack_size(test, greenlet.get_stack_size())
 
 
 def from_installed_dist(path, dist_name):
@@ -218,6 +238,7 @@ def run_script(test, script, *args, ours=True, timeout=120, env=None, stock=None
     if ours:
         assert_ours(test, result.get("greenlet"), "greenlet in the child",
                     result.get("greenlet_version", ""))
+        assert_stack_size(test, result.get("stack_size"), "the child")
     return result
 
 
@@ -247,6 +268,7 @@ class ChildScenarios(unittest.TestCase):
                       % (name, result.get("error"), self.child["stderr"][-4000:]))
         assert_ours(self, result.get("greenlet"), "greenlet in the child",
                     result.get("greenlet_version", ""))
+        assert_stack_size(self, result.get("stack_size"), "the child")
         return result
 
 
@@ -281,6 +303,7 @@ def report(ok=True, **kw):
     import greenlet
     kw.setdefault("greenlet", greenlet.__file__)
     kw.setdefault("greenlet_version", greenlet.__version__)
+    kw.setdefault("stack_size", getattr(greenlet, "get_stack_size", lambda: None)())
     kw["ok"] = ok
     sys.stdout.write(json.dumps(kw) + "\n")
     sys.stdout.flush()

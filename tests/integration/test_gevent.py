@@ -16,7 +16,7 @@ import unittest
 
 import greenlet
 
-from integ_support import (LIGHT, assert_our_greenlet, ensure_fd_limit,
+from integ_support import (LIGHT, assert_our_greenlet, assert_stack_size, ensure_fd_limit,
                            has_module, is_our_version, is_ours, recv_exact)
 
 if has_module("gevent"):
@@ -213,6 +213,7 @@ class TestPyWSGI(GeventTest):
                     "body": body.decode("utf-8"),
                     "greenlet": greenlet.__file__,
                     "greenlet_version": greenlet.__version__,
+                    "stack_size": greenlet.getcurrent().gr_stack_size,
                     "in_greenlet": greenlet.getcurrent().parent is not None,
                 }
                 out = json.dumps(doc).encode("utf-8")
@@ -248,6 +249,7 @@ class TestPyWSGI(GeventTest):
                 self.assertTrue(doc["in_greenlet"])
                 self.assertTrue(is_ours(doc["greenlet"]))
                 self.assertTrue(is_our_version(doc["greenlet_version"]))
+                assert_stack_size(self, doc["stack_size"], "a gevent server's handler greenlet")
             self.assertEqual(state["peak"], n)
             self.assertEqual(state["calls"], n)
 

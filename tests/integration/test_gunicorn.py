@@ -17,8 +17,8 @@ import threading
 import time
 import unittest
 
-from integ_support import (HERE, run_threads, OUR_PACKAGE, child_env, from_installed_dist, has_module,
-                           is_our_version, is_ours)
+from integ_support import (HERE, assert_stack_size, run_threads, OUR_PACKAGE, child_env,
+                           from_installed_dist, has_module, is_our_version, is_ours)
 
 BOUND = 60
 PORT_RE = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
@@ -162,6 +162,7 @@ class TestGunicornGevent(unittest.TestCase):
             self.assertTrue(is_ours(doc["greenlet"]), doc["greenlet"])
             self.assertTrue(is_ours(doc["greenlet_ext"]), doc["greenlet_ext"])
             self.assertTrue(is_our_version(doc["greenlet_version"]), doc["greenlet_version"])
+            assert_stack_size(self, doc["stack_size"], "a gunicorn worker's request greenlet")
             self.assertTrue(from_installed_dist(doc["gevent"], "gevent"), doc["gevent"])
             self.assertTrue(doc["in_gevent_greenlet"])
             self.assertTrue(doc["socket_patched"])

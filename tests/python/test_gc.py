@@ -12,7 +12,7 @@ import weakref
 
 import greenlet
 from greenlet import GreenletExit, getcurrent
-from support import GreenletTest, run_python
+from support import DEDICATED, GreenletTest, run_python
 
 LIGHT = bool(os.environ.get("CG_TEST_LIGHT"))
 TIMEOUT = 60
@@ -305,7 +305,7 @@ class ManyTest(GreenletTest):
         self._chain("attr")
 
     def _chain(self, how):
-        n = 5000 if LIGHT else 50000
+        n = 5000 if LIGHT else 20000 if DEDICATED else 50000
         rc, out, err = run_python(r"""
             import greenlet
             N, HOW = %d, %r
