@@ -101,7 +101,14 @@ green_init(PyGreenlet *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"run", "parent", NULL};
     PyObject *run = NULL, *parent = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:greenlet", kwlist, &run, &parent)) {
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (kwds == NULL && nargs <= 2) {
+        /* The common greenlet(run[, parent]): the general parser costs
+           more than the rest of creating a greenlet object. */
+        run = nargs > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
+        parent = nargs > 1 ? PyTuple_GET_ITEM(args, 1) : NULL;
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:greenlet", kwlist, &run,
+                                            &parent)) {
         return -1;
     }
     if (run != NULL && green_setrun(self, run, NULL) < 0) {

@@ -300,10 +300,19 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
             }
             continue;
         }
-        if (run == NULL) {
+        if (run == NULL && Py_IS_TYPE(g, &PyGreenlet_Type) && gi->run != NULL) {
+            /* The exact type's `run` is its getset (a data descriptor of
+               an immutable type, so nothing can shadow it): the lookup
+               would return this, running no code. */
+            run = Py_NewRef(gi->run);
+        } else if (run == NULL) {
             /* S17: an ordinary attribute lookup; keep what is being raised
                for a throw untouched. */
-            run = PyObject_GetAttrString((PyObject *)g, "run");
+            static PyObject *run_name;
+            if (run_name == NULL && (run_name = PyUnicode_InternFromString("run")) == NULL) {
+                goto failed;
+            }
+            run = PyObject_GetAttr((PyObject *)g, run_name);
             if (run == NULL) {
                 goto failed;
             }

@@ -9,8 +9,9 @@
 
 /* initial-exec, as the core's own thread pointer: read twice per switch,
    and in a shared object the default model calls __tls_get_addr for it.
-   8 bytes of the static TLS surplus glibc keeps for dlopen'ed modules. */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+   8 bytes of the static TLS surplus glibc keeps for dlopen'ed modules (a
+   glibc assumption on every architecture, docs/platforms.md). */
+#if defined(__GNUC__) && defined(__GLIBC__)
 static _Thread_local __attribute__((tls_model("initial-exec"))) pyg_thread *tls;
 #else
 static _Thread_local pyg_thread *tls;
