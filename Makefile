@@ -13,6 +13,8 @@
 #   make python          build the greenlet module in python/ for every
 #                        interpreter (or PYTHON=/path/to/python)
 #   make check-python    the Python tests on every interpreter
+#   make check-python-aarch64  the Python tests on Debian's python3 built
+#                        for aarch64, under qemu
 #   make soak            the soak tests at full size on every interpreter
 #   make wheels          the sdist and a manylinux wheel per interpreter in dist/
 #   make check-installed the Python tests against the installed wheels/sdist
@@ -117,7 +119,7 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 
 .PHONY: all lib tests examples deps check check-c check-cross check-asan check-asan-c \
-        python check-python check-python-all check-python-asan check-python-debug check-python-dedicated check-python-valgrind \
+        python check-python check-python-all check-python-aarch64 check-python-asan check-python-debug check-python-dedicated check-python-valgrind \
         check-integration check-integration-run check-integration-dedicated check-installed check-pypi wheels soak fuzz fuzz-asan check-fuzz \
         check-valgrind check-valgrind-c check-fuzz-c check-debug check-tsan fuzz-c bench bench-c bench-python bench-report demo install \
         uninstall check-install clean
@@ -173,10 +175,12 @@ check-cross-%:
 # Paths that differ between Debian releases (clang's runtime, python3.X)
 # are found by wildcard; none found means the package is missing.
 PY3_H := $(or $(firstword $(wildcard /usr/include/python3*/Python.h)),/usr/include/python3/Python.h)
+PY3_ARM64_H := $(or $(firstword $(wildcard /usr/include/aarch64-linux-gnu/python3*/pyconfig.h)),/usr/include/aarch64-linux-gnu/python3/pyconfig.h)
 CLANG_RT := $(or $(firstword $(wildcard /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-$(CPU).a /usr/lib/llvm-*/lib/clang/*/lib/$(CPU)*/libclang_rt.asan.a)),/usr/lib/llvm/libclang_rt.asan.a)
 C_DEPS := gcc:gcc make:make clang:clang $(CLANG_RT):libclang-rt-dev \
           valgrind:valgrind $(CROSS_DEPS) \
-          $(PY3_H):python3-dev /usr/lib/python3/dist-packages/wheel:python3-wheel \
+          $(PY3_H):python3-dev $(PY3_ARM64_H):libpython3-dev:arm64 \
+          /usr/lib/python3/dist-packages/wheel:python3-wheel \
           /usr/lib/python3/dist-packages/gevent:python3-gevent \
           /usr/lib/python3/dist-packages/eventlet:python3-eventlet \
           /usr/lib/python3/dist-packages/greenlet:python3-greenlet \
@@ -202,6 +206,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-install
 	@$(MAKE) --no-print-directory check-python-all
+	@$(MAKE) --no-print-directory check-python-aarch64
 	@$(MAKE) --no-print-directory check-python-asan
 	@$(MAKE) --no-print-directory check-python-debug
 	@$(MAKE) --no-print-directory check-python-dedicated
@@ -236,6 +241,25 @@ check-python: deps
 	@rm -rf build/results
 	@$(MAKE) --no-print-directory check-python-all
 	@sh tests/summary.sh build/results
+
+# The Python tests on aarch64: Debian's python3 as an aarch64 interpreter
+# under qemu-user (tools/aarch64-python.sh), the module cross-compiled for
+# it, light sizes, in two shards side by side (~6 min alone, most of it
+# emulated interpreter start-ups: many tests run a child first); CG_TEST_QEMU
+# lets the tests skip what qemu cannot show.
+check-python-aarch64:
+	@mkdir -p build/results
+	@sh tools/aarch64-python.sh build/aarch64-python > build/aarch64-python.log 2>&1; rc=$$?; \
+	if [ $$rc = 2 ]; then \
+	    echo "SKIPPED: python aarch64 ($$(tail -n 1 build/aarch64-python.log | sed 's/^aarch64-python.sh: //'))"; \
+	    echo "0 0 1" > build/results/python-aarch64-skipped; \
+	elif [ $$rc != 0 ]; then \
+	    cat build/aarch64-python.log; echo "[python-aarch64] not ok - no aarch64 interpreter"; \
+	    echo "0 1 0" > build/results/python-aarch64; \
+	else \
+	    CC=aarch64-linux-gnu-gcc PYG_ENV="CG_TEST_LIGHT=1 CG_TEST_QEMU=1" \
+	        sh tests/run-python-shards.sh aarch64 $(CURDIR)/build/aarch64-python/python3; \
+	fi
 
 # tests/python/test_soak.py at full size (CG_SOAK=1: 10 000 000
 # create-switch-finish cycles, 20 rounds of 100 threads x 1000 suspended

@@ -7,7 +7,9 @@ running interpreter (Debian's /usr/bin/python3 with python3-gevent);
 elsewhere the tests are skipped.  Each program runs in a fresh interpreter
 with our greenlet first on the path, bounded by a timeout, on loopback only.
 """
+import importlib.machinery
 import importlib.util
+import os
 import sys
 import textwrap
 import unittest
@@ -15,9 +17,21 @@ import unittest
 import greenlet
 from support import GreenletTest, PYTHON_DIR, run_python
 
-HAVE_GEVENT = importlib.util.find_spec("gevent") is not None
-NO_GEVENT = ("gevent is not installed for %s (Debian's /usr/bin/python3 with "
-             "python3-gevent has it, compiled against greenlet.h)" % sys.executable)
+
+def _have_gevent():
+    # Compiled for this interpreter, not merely on its path: the aarch64
+    # interpreter under qemu (make check-python-aarch64) shares
+    # /usr/lib/python3/dist-packages, where python3-gevent is x86-64 only.
+    spec = importlib.util.find_spec("gevent")
+    return spec is not None and any(
+        os.path.exists(os.path.join(d, "_gevent_cgreenlet" + suffix))
+        for d in spec.submodule_search_locations
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+
+
+HAVE_GEVENT = _have_gevent()
+NO_GEVENT = ("gevent is not installed (compiled) for %s (Debian's /usr/bin/python3 "
+             "with python3-gevent has it, compiled against greenlet.h)" % sys.executable)
 
 # Every program starts by checking that it runs on our greenlet and on
 # gevent's compiled (Cython) greenlet classes.

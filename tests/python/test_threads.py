@@ -11,7 +11,7 @@ import unittest
 import weakref
 
 import greenlet
-from support import GreenletTest, run_python
+from support import GreenletTest, QEMU, QEMU_THREAD_RSS, run_python
 
 LIGHT = bool(os.environ.get("CG_TEST_LIGHT"))
 TIMEOUT = 60            # seconds: every wait and join is bounded by this
@@ -876,6 +876,7 @@ class AbandonedMemoryTest(GreenletTest):
     @unittest.skipIf(os.environ.get("CG_TEST_ASAN"),
                      "RSS is meaningless under AddressSanitizer (freed memory "
                      "is held in its quarantine)")
+    @unittest.skipIf(QEMU, QEMU_THREAD_RSS)
     def test_thread_exit_then_release_elsewhere_is_flat(self):  # S85 S86
         # A thread leaves thousands of greenlets suspended and exits; they
         # are dropped afterwards in the main thread.  Everything they
