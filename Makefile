@@ -309,18 +309,13 @@ check-python-debug:
 # shards side by side.
 VALGRIND_PY_TESTS ?= test_smoke test_switch test_throw test_attributes test_contextvars \
                      test_capi test_gc_kill test_stacks
-VALGRIND_PY_ALL := $(sort $(basename $(notdir $(wildcard tests/python/test_*.py))))
 VALGRIND_PY_RUN := PYG_RUN="valgrind -q --error-exitcode=99 --suppressions=tests/python/valgrind.supp" \
                    PYG_ENV="PYTHONMALLOC=malloc CG_TEST_LIGHT=1"
 check-python-valgrind:
 	@if ! command -v valgrind >/dev/null || [ ! -x $(ASAN_PY) ]; then \
 	    echo "SKIPPED: python valgrind"; echo "0 0 1" > build/results/python-valgrind-skipped; \
 	elif [ "$(VALGRIND_PY_TESTS)" = all ]; then \
-	    set -- $(VALGRIND_PY_ALL); a=; b=; i=0; \
-	    for t in "$$@"; do if [ $$((i % 2)) = 0 ]; then a="$$a $$t"; else b="$$b $$t"; fi; i=$$((i + 1)); done; \
-	    PYG_TESTS="$$a" $(VALGRIND_PY_RUN) sh tests/run-python-tests.sh valgrind-1 $(ASAN_PY) > build/valgrind-1.out 2>&1 & \
-	    PYG_TESTS="$$b" $(VALGRIND_PY_RUN) sh tests/run-python-tests.sh valgrind-2 $(ASAN_PY) > build/valgrind-2.out 2>&1; \
-	    wait; cat build/valgrind-1.out build/valgrind-2.out; \
+	    $(VALGRIND_PY_RUN) sh tests/run-python-shards.sh valgrind $(ASAN_PY); \
 	else \
 	    PYG_TESTS="$(VALGRIND_PY_TESTS)" $(VALGRIND_PY_RUN) sh tests/run-python-tests.sh valgrind $(ASAN_PY); \
 	fi
