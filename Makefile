@@ -244,8 +244,8 @@ check-python: deps
 
 # The Python tests on aarch64: Debian's python3 as an aarch64 interpreter
 # under qemu-user (tools/aarch64-python.sh), the module cross-compiled for
-# it, light sizes, in two shards side by side (~6 min alone, most of it
-# emulated interpreter start-ups: many tests run a child first); CG_TEST_QEMU
+# it, light sizes.  ~5 min of CPU (~5x native; a third is the start-up of
+# the ~150 child interpreters), hence two shards side by side; CG_TEST_QEMU
 # lets the tests skip what qemu cannot show.
 check-python-aarch64:
 	@mkdir -p build/results
