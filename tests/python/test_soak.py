@@ -5,7 +5,8 @@ Sizes: bounded in the normal suite, smaller with CG_TEST_LIGHT=1, full
 with CG_SOAK=1 (`make soak`: 10 000 000 create-switch-finish cycles).
 RSS is read from /proc/self/statm after a warm-up; the RSS checks are
 skipped under AddressSanitizer (CG_TEST_ASAN: freed memory sits in its
-quarantine), and the one over many threads under qemu (CG_TEST_QEMU).  Figures are printed to stderr.
+quarantine), and the one over many threads under qemu (CG_TEST_QEMU).
+Figures are printed to stderr.
 """
 import os
 import sys
