@@ -25,11 +25,13 @@ dir=$(cd "$dir" && pwd)
 aarch64-linux-gnu-gcc -std=c11 -O2 -Wall -Wextra -Werror -I"/usr/include/python$ver" \
     tools/pymain.c -o "$dir/python$ver-aarch64" -lpython"$ver"
 # qemu's -0 makes this script the interpreter's argv[0], so sys.executable
-# names it and the tests' subprocesses run under qemu too.  No -L: the
-# arm64 loader and libraries are multiarch packages in the host's /lib.
+# names it and the tests' subprocesses run under qemu too.  -L /: the
+# arm64 loader and libraries are the multiarch ones of the host's /lib,
+# never the cross libc of /usr/aarch64-linux-gnu that a default prefix
+# (/etc/qemu-binfmt/aarch64) may name: one ld.so and libc, not a mix.
 cat > "$dir/python3" <<EOT
 #!/bin/sh
-exec qemu-aarch64 -0 "\$0" "$dir/python$ver-aarch64" "\$@"
+exec qemu-aarch64 -L / -0 "\$0" "$dir/python$ver-aarch64" "\$@"
 EOT
 chmod +x "$dir/python3"
 "$dir/python3" -c 'import platform, sys; assert platform.machine() == "aarch64", platform.machine(); print("built %s: Python %s on %s" % (sys.executable, sys.version.split()[0], platform.machine()))'
