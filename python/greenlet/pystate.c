@@ -234,14 +234,14 @@ int
 pyg_state_prepare(pyg_pystate *s, PyThreadState *ts)
 {
 #if PYG_CSTACK_SHIM_FRAMES
+    if (s->stable_stack) {
+        return 0;   /* its entry frames stay where they are, valid */
+    }
 #if PYG_TSTATE_CURRENT_FRAME
     _PyInterpreterFrame *f = ts->current_frame;
 #else
     _PyInterpreterFrame *f = ts->cframe->current_frame;
 #endif
-    if (s->stable_stack) {
-        return 0;   /* its entry frames stay where they are, valid */
-    }
     if (unlink_from(s, f) < 0) {
         relink_shims(s);
         return -1;
