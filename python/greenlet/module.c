@@ -161,7 +161,7 @@ capi_throw(PyGreenlet *g, PyObject *typ, PyObject *val, PyObject *tb)
     if (typ == NULL) {
         typ = PyExc_GreenletExit;
     }
-    pyg_transit tr = {NULL, NULL, pyg_make_throw(typ, val, tb)};
+    pyg_transit tr = {NULL, NULL, pyg_make_throw(typ, val, tb), NULL};
     if (tr.exc == NULL) {
         return NULL;
     }
@@ -180,7 +180,7 @@ capi_switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
     }
     pyg_transit tr = {args != NULL ? Py_NewRef(args) : PyTuple_New(0),
                       (kwargs != NULL && PyDict_Check(kwargs)) ? Py_NewRef(kwargs) : NULL,
-                      NULL};
+                      NULL, NULL};
     if (tr.args == NULL) {
         Py_XDECREF(tr.kwargs);
         return NULL;

@@ -104,11 +104,14 @@ struct pyg_thread {
 /* An exception or a value on its way to a greenlet.  Values keep the
    switch's raw arguments until the receiver is known: a greenlet being
    started gets them as run's arguments, a resumed one gets them converted
-   (S20). */
+   (S20).  A single positional argument -- a finished greenlet's result,
+   switch(x) -- travels as `one`, without a tuple made just to be taken
+   apart again by the receiver. */
 typedef struct pyg_transit {
-    PyObject *args;             /* owned tuple, or NULL when throwing */
+    PyObject *args;             /* owned tuple, or NULL when throwing or `one` */
     PyObject *kwargs;           /* owned dict or NULL */
     PyObject *exc;              /* owned exception instance when throwing */
+    PyObject *one;              /* owned: the only argument (args, kwargs NULL) */
 } pyg_transit;
 
 extern PyTypeObject PyGreenlet_Type;

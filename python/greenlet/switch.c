@@ -76,6 +76,7 @@ transit_clear(pyg_transit *tr)
     Py_CLEAR(tr->args);
     Py_CLEAR(tr->kwargs);
     Py_CLEAR(tr->exc);
+    Py_CLEAR(tr->one);
 }
 
 /* Replaces what is in transit with the exception being raised. */
@@ -91,8 +92,11 @@ transit_fail(pyg_transit *tr)
 static PyObject *
 transit_value(pyg_transit *tr)
 {
-    PyObject *args = tr->args, *kwargs = tr->kwargs, *v;
-    tr->args = tr->kwargs = NULL;
+    PyObject *args = tr->args, *kwargs = tr->kwargs, *v = tr->one;
+    tr->args = tr->kwargs = tr->one = NULL;
+    if (v != NULL) {
+        return v;
+    }
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) == 0) {
         Py_CLEAR(kwargs);
     }
@@ -267,11 +271,8 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
             if (first && !finishing && tr->exc != NULL &&
                 PyObject_TypeCheck(tr->exc, (PyTypeObject *)PyExc_GreenletExit)) {
                 /* S60: GreenletExit thrown at a dead greenlet is a value. */
-                tr->args = PyTuple_Pack(1, tr->exc);
-                if (tr->args == NULL) {
-                    goto failed;
-                }
-                Py_CLEAR(tr->exc);
+                tr->one = tr->exc;
+                tr->exc = NULL;
             }
             Py_CLEAR(run);
             first = 0;
@@ -317,6 +318,13 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
                 goto failed;
             }
             continue;   /* S18: look again, anything may have changed */
+        }
+        if (tr->one != NULL) {
+            /* run's arguments are a tuple */
+            if ((tr->args = PyTuple_Pack(1, tr->one)) == NULL) {
+                goto failed;
+            }
+            Py_CLEAR(tr->one);
         }
         if (make_core(t, gi) < 0) {
             goto failed;
@@ -513,14 +521,6 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
 
 /* ---- the run function ------------------------------------------------------ */
 
-static PyObject *
-as_args(PyObject *v)
-{
-    PyObject *args = PyTuple_Pack(1, v);
-    Py_DECREF(v);
-    return args;
-}
-
 /* Every greenlet's body: calls `run` with the start arguments, then picks
    the receiver of the result by the Python-level parent chain and lets
    the core deliver it there. */
@@ -558,24 +558,19 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     PyObject *result = NULL;
     if (err != NULL) {
         pyg_err_give(err);
-    } else if (me->start_args != NULL) {
+    } else if (me->start_args != NULL &&
+               (PyTuple_GET_SIZE(me->start_args) != 0 || me->start_kwargs != NULL)) {
         result = PyObject_Call(run, me->start_args, me->start_kwargs);
     } else {
         result = PyObject_CallNoArgs(run);
     }
-    pyg_transit tr = {NULL, NULL, NULL};
+    pyg_transit tr = {NULL, NULL, NULL, NULL};
     if (result != NULL) {
-        tr.args = as_args(result);
-        if (tr.args == NULL) {
-            tr.exc = pyg_err_take();
-        }
+        tr.one = result;
     } else {
         PyObject *exc = pyg_err_take();
         if (exc != NULL && PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_GreenletExit)) {
-            tr.args = as_args(exc);   /* S28: GreenletExit is a value */
-            if (tr.args == NULL) {
-                tr.exc = pyg_err_take();
-            }
+            tr.one = exc;       /* S28: GreenletExit is a value */
         } else {
             tr.exc = exc != NULL ? exc : Py_NewRef(PyExc_SystemError);
         }
@@ -683,7 +678,7 @@ pyg_kill(pyg_thread *t, PyGreenlet *g)
        result comes back here. */
     PyGreenlet *old_parent = gi->parent;
     gi->parent = (PyGreenlet *)Py_NewRef((PyObject *)t->current);
-    pyg_transit tr = {NULL, NULL, NULL};
+    pyg_transit tr = {NULL, NULL, NULL, NULL};
     tr.exc = PyObject_CallFunction(PyExc_GreenletExit, "s",
                                    "Killing the greenlet because all references have vanished.");
     PyObject *res = NULL;

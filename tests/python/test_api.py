@@ -253,6 +253,27 @@ class CreateTest(GreenletTest):
         with self.assertRaises(AttributeError):
             g.run
 
+    def test_call_forms_agree(self):  # S9
+        # The type's own call, type.__call__ and __new__ + __init__ are
+        # three ways in; each argument form must give the same greenlet.
+        def f():
+            pass
+        p = Greenlet()
+        forms = [((), {}), ((f,), {}), ((f, p), {}), ((f, None), {}),
+                 ((), {"run": f}), ((f,), {"parent": p})]
+        for args, kwargs in forms:
+            made = [Greenlet(*args, **kwargs), type.__call__(Greenlet, *args, **kwargs)]
+            g = Greenlet.__new__(Greenlet)
+            g.__init__(*args, **kwargs)
+            made.append(g)
+            for g in made:
+                self.assertIs(type(g), Greenlet)
+                self.assertIs(getattr(g, "run", None), f if (args or "run" in kwargs) else None)
+                wanted = p if (p in args or "parent" in kwargs) else greenlet.getcurrent()
+                self.assertIs(g.parent, wanted)
+        with self.assertRaises(TypeError):
+            type.__call__(Greenlet, f, None, None)
+
     def test_bad_arguments(self):  # S9
         def f():
             pass
