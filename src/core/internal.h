@@ -117,7 +117,8 @@ struct cg_thread {
     unsigned spare_count;
 
     void *arch_scratch;         /* the backend's per-thread memory */
-    int under_valgrind;         /* stack regions need marking for it */
+    int under_valgrind;         /* a valgrind tool that tracks the stack runs us:
+                                   stack regions need marking for it */
     atomic_uint refs;           /* the live thread + each greenlet of it */
     atomic_int exited;
 #ifdef CG_ASAN

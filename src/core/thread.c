@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -56,6 +57,36 @@ stack_bounds(cg_thread *ts)
 
 /* ---- end of the Linux/glibc assumptions ---- */
 
+#ifdef CG_HAVE_VALGRIND
+static pthread_once_t valgrind_once = PTHREAD_ONCE_INIT;
+static int valgrind_tracks_stack;
+
+/* Whether the valgrind tool running us tracks which stack bytes may be
+   accessed (memcheck; helgrind and drd follow the stack too).  Only those
+   need the extra steps a switch onto the thread stack takes for them
+   (ts->under_valgrind).  Cachegrind and callgrind just count: under them
+   the library runs exactly its native path, so that the instruction
+   counts of the benchmarks are those of the real thing.  Valgrind names
+   its tool only in the preload it gives the client: every tool but the
+   counting ones adds a vgpreload_<tool> beside vgpreload_core.  Unknown
+   (no LD_PRELOAD seen): the careful answer. */
+static void
+probe_valgrind_tool(void)
+{
+    if (!RUNNING_ON_VALGRIND) {
+        return;
+    }
+    const char *p = getenv("LD_PRELOAD");
+    valgrind_tracks_stack = p == NULL;
+    for (const char *s = p ? strstr(p, "vgpreload_") : NULL; s != NULL;
+         s = strstr(s + 1, "vgpreload_")) {
+        if (strncmp(s, "vgpreload_core", 14) != 0) {
+            valgrind_tracks_stack = 1;
+        }
+    }
+}
+#endif
+
 cg_thread *
 cg__thread_init(void)
 {
@@ -73,7 +104,8 @@ cg__thread_init(void)
     ts->arch_scratch = scratch;
     cg_arch_thread_init(scratch);
 #ifdef CG_HAVE_VALGRIND
-    ts->under_valgrind = RUNNING_ON_VALGRIND != 0;
+    pthread_once(&valgrind_once, probe_valgrind_tool);
+    ts->under_valgrind = valgrind_tracks_stack;
 #endif
     memset(m, 0, sizeof *m);
     /* One reference for the live thread, one held by the main greenlet. */
