@@ -93,7 +93,7 @@ buf_put(cg_thread *ts, char *buf, size_t cap)
 }
 
 /* Makes sure g's copy buffer holds `need` bytes, keeping what it holds. */
-static cg_status
+CG_INLINE cg_status
 reserve(cg_thread *ts, cg_greenlet *g, size_t need)
 {
     if (need <= g->copy_cap) {
@@ -114,7 +114,7 @@ reserve(cg_thread *ts, cg_greenlet *g, size_t need)
 }
 
 /* Extends g's heap copy to cover [g->ctx.sp, stop). */
-static cg_status
+CG_INLINE cg_status
 save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
 {
     char *lo = g->ctx.sp;
@@ -142,7 +142,7 @@ save_slice(cg_thread *ts, cg_greenlet *g, char *stop)
    (whose bytes are still changing), only reserves room to save them from
    about `approx_sp` when it switches (nothing, if approx_sp is NULL: the
    switch will copy them into an exact-size buffer). */
-static cg_status
+CG_INLINE cg_status
 save_owner(cg_thread *ts, cg_greenlet *g, char *upto, const cg_greenlet *running,
            char *approx_sp)
 {
@@ -161,7 +161,7 @@ save_owner(cg_thread *ts, cg_greenlet *g, char *upto, const cg_greenlet *running
 
 /* Saves every byte of the chain that lies in the region `target` (ending
    at `stop`) will occupy; `running` as in save_owner (NULL: none). */
-static cg_status
+CG_INLINE cg_status
 save_chain(cg_thread *ts, char *stop, cg_greenlet *target, const cg_greenlet *running,
            char *approx_sp)
 {
