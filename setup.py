@@ -7,17 +7,48 @@ python/greenlet/pyg.h: the greenlet API level implemented), so the
 library, its .pc file and this distribution never disagree.
 """
 import glob
+import os
 import re
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
+def lto_flags(compiler):
+    """The link-time optimisation flag the compiler and its linker take, as
+    a list ([] if none: then the module is built without).  Switching and
+    creating cross files -- the core's switch, the module's switch hook and
+    thread lookup -- and inlining across them saves about 5 % of both.
+    CGREENLET_NO_LTO=1 in the environment turns it off."""
+    if os.environ.get("CGREENLET_NO_LTO", "") not in ("", "0"):
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int cgreenlet_lto_probe(int x) { return x + 1; }\n")
+        for flag in ("-flto=auto", "-flto"):
+            try:
+                objs = compiler.compile([src], output_dir=tmp, extra_postargs=[flag, "-fPIC"])
+                compiler.link_shared_object(objs, os.path.join(tmp, "probe.so"),
+                                            extra_postargs=[flag])
+            except Exception:  # CompileError, LinkError: not this flag
+                continue
+            return [flag]
+    return []
+
+
 class BuildExt(build_ext):
-    """Lets the C compiler take the assembly file too."""
+    """Lets the C compiler take the assembly file too, and adds link-time
+    optimisation where the toolchain has it (tools/build-python.sh does the
+    same)."""
 
     def build_extensions(self):
         self.compiler.src_extensions.append(".S")
+        flags = lto_flags(self.compiler)
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + flags
+            ext.extra_link_args = list(ext.extra_link_args or []) + flags
         super().build_extensions()
 
 
