@@ -427,45 +427,52 @@ static PyGetSetDef green_getsets[] = {
 
 /* ---- methods -------------------------------------------------------------- */
 
+/* The empty tuple, as PyTuple_New(0) returns it, for the usual switch()
+   without arguments. */
+static PyObject *empty_args;
+
 /* Vectorcall convention: called from Python code, `args` lies on the
    caller's value stack, which tells where that stack ends should the
    greenlet be abandoned there (see pyg_state_abandon). */
-static PyObject *
-green_switch(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+/* green_switch with arguments. */
+static PYG_NOINLINE PyObject *
+switch_with_args(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    pyg_transit tr = {PyTuple_New(nargs), NULL, NULL};
-    if (tr.args == NULL) {
+    PyObject *a = PyTuple_New(nargs), *kw = NULL;
+    if (a == NULL) {
         return NULL;
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
-        PyTuple_SET_ITEM(tr.args, i, Py_NewRef(args[i]));
+        PyTuple_SET_ITEM(a, i, Py_NewRef(args[i]));
     }
     if (nkw > 0) {
-        tr.kwargs = PyDict_New();
-        if (tr.kwargs == NULL) {
-            Py_DECREF(tr.args);
+        kw = PyDict_New();
+        if (kw == NULL) {
+            Py_DECREF(a);
             return NULL;
         }
         for (Py_ssize_t i = 0; i < nkw; i++) {
-            if (PyDict_SetItem(tr.kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-                Py_DECREF(tr.args);
-                Py_DECREF(tr.kwargs);
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                Py_DECREF(a);
+                Py_DECREF(kw);
                 return NULL;
             }
         }
     }
-    pyg_thread *t = pyg_thread_peek();
-    pyg_impl *cur = t != NULL ? PYG_IMPL(t->current) : NULL;
-    if (cur != NULL) {
-        cur->state.stack_hint = (void *)(args + nargs + nkw);
+    return pyg_switch(self, a, kw, NULL, (void *)(args + nargs + nkw));
+}
+
+/* Tail calls only: this frame is gone while the greenlet is suspended,
+   so a copy-stack switch saves and restores fewer bytes. */
+static PyObject *
+green_switch(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs == 0 && kwnames == NULL) {
+        return pyg_switch(self, Py_NewRef(empty_args), NULL, NULL, (void *)args);
     }
-    PyObject *r = pyg_switch(self, &tr);
-    if (cur != NULL && t->current == cur->self) {
-        cur->state.stack_hint = NULL;
-    }
-    return r;
+    return switch_with_args(self, args, nargs, kwnames);
 }
 
 static PyObject *
@@ -475,11 +482,11 @@ green_throw(PyGreenlet *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|OOO:throw", &typ, &val, &tb)) {
         return NULL;
     }
-    pyg_transit tr = {NULL, NULL, pyg_make_throw(typ, val, tb)};
-    if (tr.exc == NULL) {
+    PyObject *exc = pyg_make_throw(typ, val, tb);
+    if (exc == NULL) {
         return NULL;
     }
-    return pyg_switch(self, &tr);
+    return pyg_switch(self, NULL, NULL, exc, NULL);
 }
 
 static PyObject *
@@ -773,6 +780,9 @@ int
 pyg_type_ready(PyObject *module)
 {
     if (PyType_Ready(&PyGreenlet_Type) < 0) {
+        return -1;
+    }
+    if (empty_args == NULL && (empty_args = PyTuple_New(0)) == NULL) {
         return -1;
     }
     static const char *const shared[] = {"getcurrent", "error", "GreenletExit",
