@@ -10,11 +10,17 @@
  * the receiver it has chosen by the Python-level rules (S21, S29).
  *
  * The thread's current greenlet is held by a strong reference in its
- * pyg_thread; at each switch the ENTER hook moves it to the arriving
- * greenlet and parks the departing one's reference in `origin`, which the
- * arriving side drops after the trace callback (so a running greenlet
- * needs no reference of its own, and a suspended one is kept alive only
- * by its users, S77).
+ * pyg_thread; at each switch the arriving greenlet moves it to itself and
+ * drops the departing one's reference after the trace callback (so a
+ * running greenlet needs no reference of its own, and a suspended one is
+ * kept alive only by its users, S77).
+ *
+ * The interpreter's per-thread state moves with control without the
+ * core's switch hook: every greenlet is suspended in send_and_wait's call
+ * of cg_send or has not started, so the module saves the state right
+ * before that call (or at the end of the run function) and restores it
+ * right after (or at the start of the run function), with no Python code
+ * in between (see pystate.h).
  */
 #ifndef PYG_H
 #define PYG_H
@@ -51,9 +57,7 @@ enum pyg_flags {
     PYG_DISCARDED = 1 << 5,     /* its stack was abandoned (S85, S91) */
     PYG_FOUND_GARBAGE = 1 << 6, /* queued by the collector for a kill (S80) */
     PYG_STACK_CHOSEN = 1 << 7,  /* stack_size set through gr_stack_size */
-    PYG_RETURNED = 1 << 8,      /* its run function is returning: the next
-                                   LEAVE is its last (the core's DEAD) */
-    PYG_ENTERED = 1 << 9        /* its core greenlet has run (started) */
+    PYG_ENTERED = 1 << 8        /* its core greenlet has run (started) */
 };
 
 typedef struct pyg_impl {
@@ -84,12 +88,9 @@ typedef struct pyg_impl {
 struct pyg_thread {
     PyGreenlet *main;           /* owned by the live thread */
     PyGreenlet *current;        /* owned */
-    PyGreenlet *origin;         /* owned; set by ENTER, taken on arrival */
     cg_greenlet *main_cg;
     PyObject *trace;            /* owned greenlet trace callback, or NULL */
     pyg_carry carry;            /* LEAVE -> ENTER */
-    PyThreadState *hook_ts;     /* this thread's state, stored before each
-                                   switch for the hook's LEAVE and ENTER */
     pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
     size_t stack_default;       /* with has_stack_default: this thread's */
     int has_stack_default;      /*   choice for new greenlets (stacks.c) */

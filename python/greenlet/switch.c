@@ -393,12 +393,10 @@ trace_arrival(pyg_thread *t, int is_throw, PyGreenlet *origin, PyObject *via)
 /* arrived() with a trace callback or hops to trace (out of line: the
    usual arrival has neither). */
 static PYG_NOINLINE int
-arrived_traced(pyg_thread *t, int is_throw)
+arrived_traced(pyg_thread *t, PyGreenlet *origin, int is_throw)
 {
-    PyGreenlet *origin = t->origin;
     pyg_impl *me = PYG_IMPL(t->current);
     PyObject *via = me->trace_via;
-    t->origin = NULL;
     me->trace_via = NULL;
     int rc = 0;
     if (t->trace != NULL && origin != NULL) {
@@ -415,20 +413,18 @@ arrived_traced(pyg_thread *t, int is_throw)
     return rc;
 }
 
-/* The arriving side of every transfer: the trace callback sees the
-   origin, then the origin's reference (moved here by the ENTER hook) is
-   dropped.  0, or -1 with the callback's exception set (S100). */
+/* The arriving side of every transfer: the trace callback sees `origin`
+   (what arrive() returned), then that reference is dropped.  0, or -1
+   with the callback's exception set (S100). */
 static inline int
-arrived(pyg_thread *t, int is_throw)
+arrived(pyg_thread *t, PyGreenlet *origin, int is_throw)
 {
     pyg_impl *me = PYG_IMPL(t->current);
     PYG_INVARIANT(t == pyg_thread_peek() && me->cg == cg_current() && me->thread == t);
     if (me->trace_via != NULL || t->trace != NULL) {
-        return arrived_traced(t, is_throw);
+        return arrived_traced(t, origin, is_throw);
     }
-    PyGreenlet *origin = t->origin;    /* the usual arrival: nothing to trace */
-    t->origin = NULL;
-    Py_XDECREF(origin);
+    Py_XDECREF(origin);     /* the usual arrival: nothing to trace */
     return 0;
 }
 
@@ -453,33 +449,60 @@ deliver_here(pyg_thread *t, pyg_transit *tr, PyObject *via)
     return transit_value(tr);
 }
 
-/* The switch from `me`, the current greenlet of `t`, to `g` (a new
+/* Makes `me`, whose state is back in the thread state, the current
+   greenlet of `t` (unless it still is: its switch was refused).  The
+   reference that kept the origin alive while it ran is returned, for
+   arrived() to drop after the trace callback (NULL: no origin). */
+static inline PyGreenlet *
+arrive(pyg_thread *t, pyg_impl *me)
+{
+    PYG_INVARIANT(me->thread == t && me->cg == cg_current());
+    PyGreenlet *origin = t->current;
+    if (origin == me->self) {
+        return NULL;
+    }
+    t->current = me->self;
+    Py_INCREF(me->self);
+    return origin;
+}
+
+/* The switch from `me`, the current greenlet, to `g` (a new
    reference), which is to receive `msg` (owned), and what arrives back;
    the rest as pyg_switch.  Entered by a tail call: while the greenlet is
    suspended, this frame, which copy-stack switches save and restore, is
    the only one of the module below the caller's. */
 static PYG_NOINLINE PyObject *
-send_and_wait(pyg_thread *t, pyg_impl *me, PyGreenlet *g, cg_msg msg, void *hint)
+send_and_wait(pyg_impl *me, PyGreenlet *g, cg_msg msg, void *hint)
 {
-    /* While suspended, the reference to the target belongs to the
-       greenlet, not to this C frame (see pyg_abandon). */
-    PyThreadState *ts = pyg_tstate_unchecked();    /* the same on return */
+    pyg_thread *t = me->thread;
     cg_msg received;
     cg_status st = CG_ENOMEM;
-    if (pyg_state_prepare(&me->state, ts) == 0) {
-        PyGreenlet *outer = me->waiting_on;
+    /* The interpreter's state leaves with this greenlet and comes back
+       with it, here, before any code runs on either side: every greenlet
+       is suspended in this call or not started yet (see run_function),
+       and no Python code runs in the core's switch. */
+    PyGreenlet *origin = NULL;
+    int resumed = 0;
+    PyThreadState *ts = pyg_state_leave(&me->state, &t->carry);
+    if (ts != NULL) {
+        /* While suspended, the reference to the target belongs to the
+           greenlet, not to this C frame (see pyg_abandon); only a
+           suspended greenlet waits on anything. */
+        PYG_INVARIANT(me->waiting_on == NULL);
         me->waiting_on = g;
-        t->hook_ts = ts;
         st = cg_send(PYG_IMPL(g)->cg, msg, &received);
+        t = me->thread;     /* (kept in `me` rather than in this frame) */
+        resumed = pyg_state_enter(&me->state, ts, &t->carry);
+        origin = arrive(t, me);
         g = me->waiting_on;
-        me->waiting_on = outer;
+        me->waiting_on = NULL;
     }
     if (hint != NULL) {
         me->state.stack_hint = NULL;
     }
     if (st != CG_OK) {
+        PYG_INVARIANT(origin == NULL);
         pyg_impl *gi = PYG_IMPL(g);
-        pyg_state_unprepare(&me->state);
         Py_CLEAR(gi->trace_via);
         if (gi->flags & PYG_FRESH) {
             unstart(gi);
@@ -491,10 +514,20 @@ send_and_wait(pyg_thread *t, pyg_impl *me, PyGreenlet *g, cg_msg msg, void *hint
     }
     Py_XDECREF(g);
     /* `me` is the current greenlet again (it is this C frame's). */
-    pyg_state_resumed(&me->state, ts);
-    int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
+    if (resumed) {
+        pyg_state_resumed(&me->state, ts);
+    }
     PyObject *payload = received.value;
-    if (arrived(t, is_throw) < 0) {
+    if (received.kind == CG_VALUE && payload != NULL) {
+        /* The usual answer. */
+        if (arrived(t, origin, 0) < 0) {
+            Py_DECREF(payload);
+            return NULL;
+        }
+        return payload;
+    }
+    int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
+    if (arrived(t, origin, is_throw) < 0) {
         Py_XDECREF(payload);
         return NULL;
     }
@@ -588,7 +621,7 @@ switch_general(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *e
     if (via != NULL || gi->trace_via != NULL) {
         Py_XSETREF(gi->trace_via, via);     /* no code runs until the switch */
     }
-    return send_and_wait(t, me, g, msg, hint);
+    return send_and_wait(me, g, msg, hint);
 
 out:
     if (hint != NULL) {
@@ -607,13 +640,13 @@ pyg_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
        which is then entered by a tail call. */
     pyg_thread *t = pyg_thread_ready();
     if (t != NULL && resumable(t, target) && PYG_IMPL(target)->trace_via == NULL &&
-        (exc != NULL || (kwargs == NULL && PyTuple_GET_SIZE(args) != 1))) {
+        (exc != NULL || (kwargs == NULL && Py_SIZE(args) != 1))) {
         cg_msg msg = {exc != NULL ? CG_ERROR : CG_VALUE, exc != NULL ? exc : args};
         pyg_impl *me = PYG_IMPL(t->current);
         if (hint != NULL) {
             me->state.stack_hint = hint;
         }
-        return send_and_wait(t, me, (PyGreenlet *)Py_NewRef((PyObject *)target), msg, hint);
+        return send_and_wait(me, (PyGreenlet *)Py_NewRef((PyObject *)target), msg, hint);
     }
     return switch_general(target, args, kwargs, exc, hint);
 }
@@ -628,13 +661,23 @@ as_args(PyObject *v)
     return args;
 }
 
-/* The start of every greenlet's body, up to the call of `run`, whose
-   result (or NULL with the exception) it returns: by a tail call, so
-   that no frame of its own stays in the greenlet's stack while it runs. */
+/* The start of every greenlet's body, from its arrival (its bottom
+   CFrame goes into `room`) up to the call of `run`, whose result (or
+   NULL with the exception) it returns: by a tail call, so that no frame
+   of its own stays in the greenlet's stack while it runs. */
 static PYG_NOINLINE PyObject *
-run_call(pyg_impl *me)
+run_call(pyg_impl *me, pyg_cframe_room *room)
 {
+    /* The arrival: its empty interpreter state goes in, it becomes the
+       current greenlet, and gets its bottom CFrame. */
     pyg_thread *t = pyg_thread_peek();
+    PyThreadState *ts = pyg_tstate_unchecked();
+    PYG_INVARIANT(me->flags & PYG_FRESH);
+    me->flags = (me->flags & ~PYG_FRESH) | PYG_ENTERED;
+    pyg_state_enter_new(&me->state, ts, &t->carry, &t->chunks);
+    PyGreenlet *origin = arrive(t, me);
+    pyg_state_run_prologue(ts, room);
+
     /* What the call needs stays owned by the greenlet (not by this C
        frame) until the call returns, so that it can be released should
        the greenlet be abandoned meanwhile (pyg_abandon). */
@@ -642,7 +685,7 @@ run_call(pyg_impl *me)
     me->start_run = me->start_error = NULL;
     me->running_run = run;
 
-    if (arrived(t, err != NULL) < 0) {
+    if (arrived(t, origin, err != NULL) < 0) {
         /* S100: the callback's exception replaces what was coming. */
         Py_XDECREF(err);
         err = pyg_err_take();
@@ -671,7 +714,7 @@ run_call(pyg_impl *me)
    (NULL: raised): picks the receiver of the outcome by the Python-level
    parent chain, for the core to deliver it there. */
 static PYG_NOINLINE cg_msg
-run_finish(cg_greenlet *self_cg, pyg_impl *me, PyObject *result, pyg_cframe_room *room)
+run_finish(pyg_impl *me, PyObject *result, pyg_cframe_room *room)
 {
     pyg_thread *t = pyg_thread_peek();
     pyg_transit tr = {NULL, NULL, NULL};
@@ -705,17 +748,17 @@ run_finish(cg_greenlet *self_cg, pyg_impl *me, PyObject *result, pyg_cframe_room
     if (msg.kind == CG_ERROR && msg.value == NULL) {
         msg.value = pyg_err_take();     /* the conversion's error goes instead */
     }
-    (void)cg_set_parent(self_cg, ti->cg);
+    (void)cg_set_parent(me->cg, ti->cg);
     /* `to` stays referenced by its own parent chain or the thread. */
     Py_DECREF(to);
     Py_XSETREF(ti->trace_via, via);     /* after the last code that may run */
     PyThreadState *ts = pyg_tstate_unchecked();
     pyg_state_run_epilogue(ts, room);
-    /* Nothing runs from here to the core's switch out of this greenlet. */
-    t->hook_ts = ts;
-    me->flags |= PYG_RETURNED;
+    /* Nothing runs from here to the arrival of the receiver. */
+    pyg_state_finished(&me->state, ts, &t->carry, &t->chunks);
     return msg;
 }
+
 
 /* Every greenlet's body: calls `run` with the start arguments, then lets
    the core deliver the outcome.  Only what must live as long as the call
@@ -727,9 +770,8 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     (void)first;    /* the start fields say everything */
     pyg_impl *me = cg_userdata(self_cg);
     pyg_cframe_room room;
-    pyg_state_run_prologue(pyg_tstate_unchecked(), &room);
-    PyObject *result = run_call(me);
-    return run_finish(self_cg, me, result, &room);
+    PyObject *result = run_call(me, &room);
+    return run_finish(me, result, &room);
 }
 
 /* ---- throw ----------------------------------------------------------------- */

@@ -1,7 +1,6 @@
 /*
  * Per-thread state of the module: the thread's main and current greenlet,
- * its trace callback and its queue of greenlets to kill; the switch hook
- * that moves interpreter state at every switch; and what happens when a
+ * its trace callback and its queue of greenlets to kill; and what happens when a
  * thread exits (a pthread key destructor: no API call is needed first,
  * S87) or when greenlets of another thread become garbage (S82).
  */
@@ -15,52 +14,6 @@ static pthread_key_t exit_key;
 static pthread_mutex_t exited_lock = PTHREAD_MUTEX_INITIALIZER;
 static pyg_thread *exited_list;
 atomic_int pyg_exited_pending;
-
-static void
-switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
-{
-    (void)arg;
-    (void)from;     /* the current greenlet's (checked in debug builds) */
-    /* Each branch ends in a tail call, and nothing is kept across the
-       call before: this runs twice per switch. */
-    if (ev == CG_HOOK_LEAVE) {
-        /* Every switch of the module starts in pyg_switch or at the return
-           of a run function, which store the thread state here first; the
-           ENTER that follows in this thread reads it too (a thread's state
-           does not change under a switch). */
-        pyg_thread *t = pyg_tls;
-        PyThreadState *ts = t->hook_ts;
-        PYG_INVARIANT(ts == pyg_tstate_unchecked());
-        pyg_impl *o = PYG_IMPL(t->current);
-        PYG_INVARIANT(o == cg_userdata(from) && o->thread == t);
-        PYG_INVARIANT(!(o->flags & PYG_RETURNED) == (cg_get_state(from) != CG_DEAD));
-        if (o->flags & PYG_RETURNED) {
-            pyg_state_finished(&o->state, ts, &t->carry, &t->chunks);
-        } else {
-            pyg_state_leave(&o->state, ts, &t->carry);
-        }
-        return;
-    }
-    pyg_impl *n = cg_userdata(to);
-    pyg_thread *t = pyg_tls;
-    PyThreadState *ts = t->hook_ts;
-    PYG_INVARIANT(ts == pyg_tstate_unchecked());
-    PYG_INVARIANT(n != NULL && n->thread == t && n->cg == to &&
-                  !(n->flags & (PYG_DISCARDED | PYG_DEAD_UNRUN | PYG_FINISHING)));
-    if (t->current != n->self) {
-        /* The reference that kept the origin alive while it ran goes to
-           the arriving side, which drops it after the trace callback. */
-        t->origin = t->current;
-        t->current = n->self;
-        Py_INCREF(n->self);
-    }
-    if (n->flags & PYG_FRESH) {
-        n->flags = (n->flags & ~PYG_FRESH) | PYG_ENTERED;
-        pyg_state_enter_new(&n->state, ts, &t->carry, &t->chunks);
-    } else {
-        pyg_state_enter(&n->state, ts, &t->carry);
-    }
-}
 
 /* Marks `t` exited and queues the references it holds for dropping
    under the GIL.  Returns 0 if it was already marked. */
@@ -221,7 +174,6 @@ collect_exited(void)
             Py_DECREF(q->self);     /* its thread is gone: discarded (S83) */
         }
         Py_CLEAR(t->trace);
-        Py_CLEAR(t->origin);
         Py_CLEAR(t->current);
         PyGreenlet *m = t->main;
         t->main = NULL;
@@ -442,7 +394,6 @@ pyg_thread_setup(void)
         PyErr_SetString(PyExc_RuntimeError, "greenlet: no thread-exit key left");
         return -1;
     }
-    cg_set_switch_hook(switch_hook, NULL);
     PyObject *gc = PyImport_ImportModule("gc");
     PyObject *callbacks = gc != NULL ? PyObject_GetAttrString(gc, "callbacks") : NULL;
     PyObject *cb = callbacks != NULL ? PyCFunction_New(&gc_callback_def, NULL) : NULL;
