@@ -413,14 +413,15 @@ arrived_traced(pyg_thread *t, PyGreenlet *origin, int is_throw)
     return rc;
 }
 
-/* The arriving side of every transfer: the trace callback sees `origin`
-   (what arrive() returned), then that reference is dropped.  0, or -1
-   with the callback's exception set (S100). */
+/* The arriving side of every transfer to `me`, the current greenlet:
+   the trace callback sees `origin` (what arrive() returned), then that
+   reference is dropped.  0, or -1 with the callback's exception set
+   (S100). */
 static inline int
-arrived(pyg_thread *t, PyGreenlet *origin, int is_throw)
+arrived(pyg_thread *t, pyg_impl *me, PyGreenlet *origin, int is_throw)
 {
-    pyg_impl *me = PYG_IMPL(t->current);
-    PYG_INVARIANT(t == pyg_thread_peek() && me->cg == cg_current() && me->thread == t);
+    PYG_INVARIANT(t == pyg_thread_peek() && me->self == t->current && me->cg == cg_current() &&
+                  me->thread == t);
     if (me->trace_via != NULL || t->trace != NULL) {
         return arrived_traced(t, origin, is_throw);
     }
@@ -520,14 +521,14 @@ send_and_wait(pyg_impl *me, PyGreenlet *g, cg_msg msg, void *hint)
     PyObject *payload = received.value;
     if (received.kind == CG_VALUE && payload != NULL) {
         /* The usual answer. */
-        if (arrived(t, origin, 0) < 0) {
+        if (arrived(t, me, origin, 0) < 0) {
             Py_DECREF(payload);
             return NULL;
         }
         return payload;
     }
     int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
-    if (arrived(t, origin, is_throw) < 0) {
+    if (arrived(t, me, origin, is_throw) < 0) {
         Py_XDECREF(payload);
         return NULL;
     }
@@ -559,7 +560,7 @@ static int
 resumable(pyg_thread *t, PyGreenlet *target)
 {
     const pyg_impl *gi = PYG_IMPL(target);
-    if (gi == NULL || gi->thread != t || target == t->current) {
+    if (gi->thread != t || target == t->current) {
         return 0;
     }
     /* The module's own flags tell what dead_or_started would ask the core:
@@ -685,7 +686,7 @@ run_call(pyg_impl *me, pyg_cframe_room *room)
     me->start_run = me->start_error = NULL;
     me->running_run = run;
 
-    if (arrived(t, origin, err != NULL) < 0) {
+    if (arrived(t, me, origin, err != NULL) < 0) {
         /* S100: the callback's exception replaces what was coming. */
         Py_XDECREF(err);
         err = pyg_err_take();
