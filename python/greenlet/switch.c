@@ -491,7 +491,18 @@ send_and_wait(pyg_impl *me, PyGreenlet *g, cg_msg msg, void *hint)
            suspended greenlet waits on anything. */
         PYG_INVARIANT(me->waiting_on == NULL);
         me->waiting_on = g;
-        st = cg_send(PYG_IMPL(g)->cg, msg, &received);
+        /* cg_switch and cg_throw, unlike cg_send, try the core's bare
+           jump first, which applies to a target on a dedicated stack
+           since the module installs no hook; a copy-stack target would
+           only pay for the try. */
+        pyg_impl *gi = PYG_IMPL(g);
+        if (gi->stack_size == 0) {
+            st = cg_send(gi->cg, msg, &received);
+        } else if (msg.kind == CG_ERROR) {
+            st = cg_throw(gi->cg, msg.value, &received);
+        } else {
+            st = cg_switch(gi->cg, msg.value, &received);
+        }
         t = me->thread;     /* (kept in `me` rather than in this frame) */
         resumed = pyg_state_enter(&me->state, ts, &t->carry);
         origin = arrive(t, me);
