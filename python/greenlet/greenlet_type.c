@@ -494,35 +494,35 @@ static PyGetSetDef green_getsets[] = {
 
 /* ---- methods -------------------------------------------------------------- */
 
+/* The empty tuple, as PyTuple_New(0) returns it, for the usual switch()
+   without arguments. */
+static PyObject *empty_args;
+
 /* Vectorcall convention: called from Python code, `args` lies on the
    caller's value stack, which tells where that stack ends should the
    greenlet be abandoned there (see pyg_state_abandon). */
+/* green_switch with arguments. */
+static PYG_NOINLINE PyObject *
+switch_with_args(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *a, *kw;
+    if (unpack_vector(args, nargs, kwnames, &a, &kw) < 0) {
+        return NULL;
+    }
+    return pyg_switch(self, a, kw, NULL, (void *)(args + nargs + nkw));
+}
+
+/* Tail calls only: this frame is gone while the greenlet is suspended,
+   so a copy-stack switch saves and restores fewer bytes. */
 static PyObject *
 green_switch(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    pyg_transit tr = {NULL, NULL, NULL, NULL};
-    if (nkw == 0 && nargs <= 1) {
-        /* switch() and switch(x), inline: the common ones */
-        if (nargs == 1) {
-            tr.one = Py_NewRef(args[0]);
-        } else if ((tr.args = PyTuple_New(0)) == NULL) {
-            return NULL;
-        }
-    } else if (unpack_vector(args, nargs, kwnames, &tr.args, &tr.kwargs) < 0) {
-        return NULL;
+    if (nargs == 0 && kwnames == NULL) {
+        return pyg_switch(self, Py_NewRef(empty_args), NULL, NULL, (void *)args);
     }
-    pyg_thread *t = pyg_thread_peek();
-    pyg_impl *cur = t != NULL ? PYG_IMPL(t->current) : NULL;
-    if (cur != NULL) {
-        cur->state.stack_hint = (void *)(args + nargs + nkw);
-    }
-    PyObject *r = pyg_switch(self, &tr);
-    if (cur != NULL && t->current == cur->self) {
-        cur->state.stack_hint = NULL;
-    }
-    return r;
+    return switch_with_args(self, args, nargs, kwnames);
 }
 
 static PyObject *
@@ -532,11 +532,11 @@ green_throw(PyGreenlet *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|OOO:throw", &typ, &val, &tb)) {
         return NULL;
     }
-    pyg_transit tr = {NULL, NULL, pyg_make_throw(typ, val, tb), NULL};
-    if (tr.exc == NULL) {
+    PyObject *exc = pyg_make_throw(typ, val, tb);
+    if (exc == NULL) {
         return NULL;
     }
-    return pyg_switch(self, &tr);
+    return pyg_switch(self, NULL, NULL, exc, NULL);
 }
 
 static PyObject *
@@ -831,6 +831,9 @@ int
 pyg_type_ready(PyObject *module)
 {
     if (PyType_Ready(&PyGreenlet_Type) < 0) {
+        return -1;
+    }
+    if (empty_args == NULL && (empty_args = PyTuple_New(0)) == NULL) {
         return -1;
     }
     static const char *const shared[] = {"getcurrent", "error", "GreenletExit",

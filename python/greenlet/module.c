@@ -161,11 +161,11 @@ capi_throw(PyGreenlet *g, PyObject *typ, PyObject *val, PyObject *tb)
     if (typ == NULL) {
         typ = PyExc_GreenletExit;
     }
-    pyg_transit tr = {NULL, NULL, pyg_make_throw(typ, val, tb), NULL};
-    if (tr.exc == NULL) {
+    PyObject *exc = pyg_make_throw(typ, val, tb);
+    if (exc == NULL) {
         return NULL;
     }
-    return pyg_switch(g, &tr);
+    return pyg_switch(g, NULL, NULL, exc, NULL);
 }
 
 static PyObject *
@@ -178,14 +178,12 @@ capi_switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "PyGreenlet_Switch: args must be a tuple");
         return NULL;
     }
-    pyg_transit tr = {args != NULL ? Py_NewRef(args) : PyTuple_New(0),
-                      (kwargs != NULL && PyDict_Check(kwargs)) ? Py_NewRef(kwargs) : NULL,
-                      NULL, NULL};
-    if (tr.args == NULL) {
-        Py_XDECREF(tr.kwargs);
+    PyObject *a = args != NULL ? Py_NewRef(args) : PyTuple_New(0);
+    if (a == NULL) {
         return NULL;
     }
-    return pyg_switch(g, &tr);
+    PyObject *kw = (kwargs != NULL && PyDict_Check(kwargs)) ? Py_NewRef(kwargs) : NULL;
+    return pyg_switch(g, a, kw, NULL, NULL);
 }
 
 static int

@@ -10,11 +10,17 @@
  * the receiver it has chosen by the Python-level rules (S21, S29).
  *
  * The thread's current greenlet is held by a strong reference in its
- * pyg_thread; at each switch the ENTER hook moves it to the arriving
- * greenlet and parks the departing one's reference in `origin`, which the
- * arriving side drops after the trace callback (so a running greenlet
- * needs no reference of its own, and a suspended one is kept alive only
- * by its users, S77).
+ * pyg_thread; at each switch the arriving greenlet moves it to itself and
+ * drops the departing one's reference after the trace callback (so a
+ * running greenlet needs no reference of its own, and a suspended one is
+ * kept alive only by its users, S77).
+ *
+ * The interpreter's per-thread state moves with control without the
+ * core's switch hook: every greenlet is suspended in send_and_wait's call
+ * of cg_send or has not started, so the module saves the state right
+ * before that call (or at the end of the run function) and restores it
+ * right after (or at the start of the run function), with no Python code
+ * in between (see pystate.h).
  */
 #ifndef PYG_H
 #define PYG_H
@@ -50,7 +56,8 @@ enum pyg_flags {
     PYG_LEAKED = 1 << 4,        /* survived its kill: kept forever (S78) */
     PYG_DISCARDED = 1 << 5,     /* its stack was abandoned (S85, S91) */
     PYG_FOUND_GARBAGE = 1 << 6, /* queued by the collector for a kill (S80) */
-    PYG_STACK_CHOSEN = 1 << 7   /* stack_size set through gr_stack_size */
+    PYG_STACK_CHOSEN = 1 << 7,  /* stack_size set through gr_stack_size */
+    PYG_ENTERED = 1 << 8        /* its core greenlet has run (started) */
 };
 
 typedef struct pyg_impl {
@@ -81,11 +88,9 @@ typedef struct pyg_impl {
 struct pyg_thread {
     PyGreenlet *main;           /* owned by the live thread */
     PyGreenlet *current;        /* owned */
-    PyGreenlet *origin;         /* owned; set by ENTER, taken on arrival */
     cg_greenlet *main_cg;
     PyObject *trace;            /* owned greenlet trace callback, or NULL */
     pyg_carry carry;            /* LEAVE -> ENTER */
-    PyThreadState *hook_ts;     /* LEAVE -> ENTER: this thread's state */
     pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
     size_t stack_default;       /* with has_stack_default: this thread's */
     int has_stack_default;      /*   choice for new greenlets (stacks.c) */
@@ -120,6 +125,14 @@ extern PyObject *PyExc_GreenletExit;
 
 #define PYG_IMPL(g) (((PyGreenlet *)(g))->pimpl)
 
+/* Keeps a function out of its caller, so that the caller's frame, which
+   stays in a suspended greenlet's stack, does not grow by its locals. */
+#if defined(__GNUC__)
+#define PYG_NOINLINE __attribute__((noinline))
+#else
+#define PYG_NOINLINE
+#endif
+
 /* Invariants checked in debug builds (-DPYG_DEBUG, make check-debug): a
    broken one is a bug of ours, reported where it is first seen. */
 #ifdef PYG_DEBUG
@@ -138,6 +151,34 @@ extern PyObject *PyExc_GreenletExit;
 #endif
 
 /* ---- thread.c ---------------------------------------------------------- */
+
+/* The calling thread's state or NULL, and whether any thread has exited
+   with references still to drop: written by thread.c only, read inline by
+   pyg_thread_ready on every switch.  The thread pointer is initial-exec,
+   as the core's own: in a shared object the default model calls
+   __tls_get_addr for it.  That takes 8 bytes of the static TLS surplus
+   glibc keeps for dlopen'ed modules (a glibc assumption on every
+   architecture, docs/platforms.md). */
+#if defined(__GNUC__) && defined(__GLIBC__)
+#define PYG_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define PYG_TLS_MODEL
+#endif
+extern PYG_TLS_MODEL _Thread_local pyg_thread *pyg_tls;
+extern atomic_int pyg_exited_pending;
+
+/* The calling thread's state if it exists and no deferred work waits
+   (what pyg_thread_get would do without running anything), else NULL. */
+static inline pyg_thread *
+pyg_thread_ready(void)
+{
+    pyg_thread *t = pyg_tls;
+    if (t == NULL || atomic_load_explicit(&pyg_exited_pending, memory_order_relaxed) ||
+        atomic_load_explicit(&t->has_deferred, memory_order_relaxed)) {
+        return NULL;
+    }
+    return t;
+}
 
 /* The calling thread's state, creating its main greenlet on first use, or
    NULL with an exception.  Also runs deferred work (cross-thread kills,
@@ -181,10 +222,17 @@ int pyg_active(const pyg_impl *g);
    NULL if the lineage was broken by the garbage collector. */
 pyg_thread *pyg_owner(const pyg_impl *g);
 
-/* Sends `tr` to `target` (S16-S29, S56-S63) and waits for something
-   to arrive back: a new reference, or NULL with an exception.  Consumes
-   `tr` in all cases.  May switch. */
-PyObject *pyg_switch(PyGreenlet *target, pyg_transit *tr);
+/* Sends to `target` (S16-S29, S56-S63) what a pyg_transit holds --
+   `args` (a tuple) and `kwargs` (a dict or NULL), or exception `exc`
+   -- and waits for something to arrive back: a new reference, or NULL
+   with an exception.  Consumes all three in all cases.  `hint`, for a
+   switch() called from Python code, is the end of its arguments on the
+   caller's value stack (see pyg_pystate.stack_hint), else NULL.  The
+   parts travel in registers so that a caller can hand over with a tail
+   call, leaving no frame of its own in the suspended stack.  May
+   switch. */
+PyObject *pyg_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
+                     void *hint);
 /* Builds the exception of g.throw(typ, val, tb) (S57, S58); NULL
    with TypeError (or the constructor's error) if the arguments are bad. */
 PyObject *pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb);

@@ -142,23 +142,24 @@ pyg_state_cut_shims(pyg_pystate *s)
 
 /* ---- switching --------------------------------------------------------- */
 
+/* The thread-state fields LEAVE takes are left as they are, not cleared:
+   the ENTER that comes next in this thread (of the target, or of the same
+   greenlet again if the switch is refused) overwrites every one of them
+   before any code runs. */
 static void
 save_exc(pyg_pystate *s, PyThreadState *ts)
 {
-    s->exc_info = ts->exc_info == &ts->exc_state ? NULL : (void *)ts->exc_info;
+    /* Possibly &ts->exc_state: a greenlet comes back to the same thread
+       state it left. */
+    s->exc_info = ts->exc_info;
 #if PYG_EXC_VALUE_ONLY
     s->exc_objs[0] = ts->exc_state.exc_value;
-    ts->exc_state.exc_value = NULL;
 #else
     s->exc_objs[0] = ts->exc_state.exc_type;
     s->exc_objs[1] = ts->exc_state.exc_value;
     s->exc_objs[2] = ts->exc_state.exc_traceback;
-    ts->exc_state.exc_type = NULL;
-    ts->exc_state.exc_value = NULL;
-    ts->exc_state.exc_traceback = NULL;
 #endif
     s->exc_previous = ts->exc_state.previous_item;
-    ts->exc_state.previous_item = NULL;
 }
 
 static void
@@ -172,17 +173,18 @@ restore_exc(pyg_pystate *s, PyThreadState *ts)
     ts->exc_state.exc_traceback = s->exc_objs[2];
 #endif
     ts->exc_state.previous_item = s->exc_previous;
-    ts->exc_info = s->exc_info ? (_PyErr_StackItem *)s->exc_info : &ts->exc_state;
+    ts->exc_info = s->exc_info;
     s->exc_objs[0] = s->exc_objs[1] = s->exc_objs[2] = NULL;
     s->exc_previous = NULL;
     s->exc_info = NULL;
 }
 
-void
-pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
+/* LEAVE without the entry-frame unlinking (see save_exc for what stays
+   in the thread state). */
+static void
+save_state(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
 {
     s->context = ts->context;
-    ts->context = NULL;
     save_exc(s, ts);
 #if PYG_SPLIT_RECURSION
     s->py_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
@@ -221,52 +223,40 @@ pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry)
     s->tracefunc = (void *)ts->c_tracefunc;
     s->profilefunc = (void *)ts->c_profilefunc;
 #endif
-#if PYG_CSTACK_SHIM_FRAMES
-    if (s->prepared) {
-        s->prepared = 0;    /* the chain from s->frame is unlinked already */
-    } else if (!s->stable_stack) {
-        unlink_shims(s);
-    }
-#endif
 }
 
-int
-pyg_state_prepare(pyg_pystate *s, PyThreadState *ts)
+PyThreadState *
+pyg_state_leave(pyg_pystate *s, pyg_carry *carry)
 {
+    PyThreadState *ts = pyg_tstate_unchecked();
 #if PYG_CSTACK_SHIM_FRAMES
-    if (s->stable_stack) {
-        return 0;   /* its entry frames stay where they are, valid */
-    }
+    /* A dedicated stack's entry frames stay where they are, valid. */
+    if (!s->stable_stack) {
 #if PYG_TSTATE_CURRENT_FRAME
-    _PyInterpreterFrame *f = ts->current_frame;
+        _PyInterpreterFrame *f = ts->current_frame;
 #else
-    _PyInterpreterFrame *f = ts->cframe->current_frame;
+        _PyInterpreterFrame *f = ts->cframe->current_frame;
 #endif
-    if (unlink_from(s, f) < 0) {
-        relink_shims(s);
-        return -1;
+        if (unlink_from(s, f) < 0) {
+            relink_shims(s);
+            return NULL;
+        }
+        s->shims_left = 0;
     }
-    s->shims_left = 0;
-    s->prepared = 1;
-#else
-    (void)s;
-    (void)ts;
 #endif
-    return 0;
+    save_state(s, ts, carry);
+    return ts;
 }
 
-void
-pyg_state_unprepare(pyg_pystate *s)
+#if PYG_INSTRUMENTED_TRACING
+/* Whether sys.settrace/setprofile changed while `s` was suspended. */
+static int
+tracing_changed(const pyg_pystate *s, PyThreadState *ts)
 {
-#if PYG_CSTACK_SHIM_FRAMES
-    if (s->prepared) {
-        s->prepared = 0;
-        relink_shims(s);
-    }
-#else
-    (void)s;
-#endif
+    return (ts->c_tracefunc != NULL && (void *)ts->c_tracefunc != s->tracefunc) ||
+           (ts->c_profilefunc != NULL && (void *)ts->c_profilefunc != s->profilefunc);
 }
+#endif
 
 void
 pyg_state_resumed(pyg_pystate *s, PyThreadState *ts)
@@ -333,7 +323,12 @@ void
 pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry,
                    pyg_chunk_cache *cache)
 {
-    pyg_state_leave(s, ts, carry);
+    save_state(s, ts, carry);
+#if PYG_CSTACK_SHIM_FRAMES
+    if (!s->stable_stack) {
+        unlink_shims(s);
+    }
+#endif
 #if PYG_DATA_STACK
     /* The run function has returned: no frame is left in its chunks.  A
        root chunk of the usual size is kept for the next greenlet; the rest
@@ -362,7 +357,7 @@ pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry,
     s->n_relinked = 0;
 }
 
-void
+int
 pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
 {
 #if PYG_CSTACK_SHIM_FRAMES
@@ -408,6 +403,11 @@ pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry)
     s->chunk = s->top = s->limit = NULL;
 #endif
     s->frame = NULL;
+#if PYG_INSTRUMENTED_TRACING
+    return tracing_changed(s, ts);
+#else
+    return 0;
+#endif
 }
 
 void

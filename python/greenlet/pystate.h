@@ -4,10 +4,15 @@
  * thread state.  The layout is private to pystate.c; everything that
  * depends on the CPython version lives there.
  *
- * Hook discipline: pyg_state_leave/enter/enter_new/finished only move
- * pointers and integers (plus plain malloc for the 3.12+ relink table,
- * whose failure is tolerated).  They never run Python code, never create
- * objects and never fail.
+ * Switch discipline: a greenlet's LEAVE (pyg_state_leave or, once its run
+ * function has returned, pyg_state_finished) is the last thing it does
+ * before the core's switch, and the ENTER of whichever greenlet comes next
+ * (pyg_state_enter, pyg_state_enter_new) the first thing after it, in
+ * the same thread: no Python code runs in between, and the thread state
+ * holds no valid state of its own then.  These calls only move pointers
+ * and integers (plus plain malloc for the 3.12+ relink table: only
+ * pyg_state_leave can fail, before it changes anything).  They never run
+ * Python code and never create objects.
  */
 #ifndef PYG_PYSTATE_H
 #define PYG_PYSTATE_H
@@ -19,7 +24,7 @@ typedef struct pyg_relink pyg_relink;
 
 typedef struct pyg_pystate {
     PyObject *context;          /* owned; NULL = no context yet */
-    void *exc_info;             /* _PyErr_StackItem*; NULL = the thread's own */
+    void *exc_info;             /* _PyErr_StackItem* (saved only) */
     PyObject *exc_objs[3];      /* owned contents of tstate->exc_state */
     void *exc_previous;         /* exc_state.previous_item */
     int py_depth;               /* Python recursion depth */
@@ -38,8 +43,6 @@ typedef struct pyg_pystate {
     int shims_left;             /* 3.12+: the table could not grow, so the
                                    chain may still pass through entry
                                    frames in the (moving) C stack */
-    int prepared;               /* 3.12+: pyg_state_prepare unlinked the
-                                   chain for the coming LEAVE */
     int stable_stack;           /* 3.12+: its C stack is its own and stays
                                    in place while it is suspended (a
                                    dedicated stack), and so do its entry
@@ -74,31 +77,24 @@ typedef struct pyg_cframe_room {
    `context` (owned, may be NULL) to run in. */
 void pyg_state_init(pyg_pystate *s);
 
-/* Before a switch away from the running greenlet whose state is `s`:
-   does now what its LEAVE would have to allocate for (3.12+: points the
-   frames called from entry frames past them, recording them to relink),
-   so that the hook, which cannot fail, never allocates, and the frame
-   chain is walked once per switch.  0, or -1 if memory ran out (nothing
-   changed; no exception is set).  No Python code may run between this and
-   the switch; if the switch is refused, pyg_state_unprepare(s) undoes it
-   before anything else. */
-int pyg_state_prepare(pyg_pystate *s, PyThreadState *ts);
-
-/* Undoes pyg_state_prepare after a refused switch (a no-op if LEAVE, or
-   its compensating ENTER, already consumed it). */
-void pyg_state_unprepare(pyg_pystate *s);
-
-/* LEAVE for a greenlet that stays alive: saves the thread's state into
-   `s` and records what travels in `carry`. */
-void pyg_state_leave(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry);
+/* LEAVE for the running greenlet, whose state is `s`, right before a
+   switch away from it that it will come back from: saves the thread's
+   state into `s` and records what travels in `carry`.  3.12+: points
+   the frames called from entry frames past them, recording them to
+   relink at ENTER.  Returns the calling thread's state (the same when
+   the greenlet comes back), or NULL if memory ran out for the relink
+   table (nothing changed; no exception is set). */
+PyThreadState *pyg_state_leave(pyg_pystate *s, pyg_carry *carry);
 
 /* LEAVE for a greenlet whose run function has returned: keeps its final
    context and frees its data stack. */
 void pyg_state_finished(pyg_pystate *s, PyThreadState *ts, pyg_carry *carry,
                         pyg_chunk_cache *cache);
 
-/* ENTER for a greenlet that was saved by pyg_state_leave. */
-void pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry);
+/* ENTER for a greenlet that was saved by pyg_state_leave: after the
+   switch, or instead of it if it was refused.  Returns 1 if
+   pyg_state_resumed(s, ts) has work to do, else 0. */
+int pyg_state_enter(pyg_pystate *s, PyThreadState *ts, const pyg_carry *carry);
 
 /* ENTER for a greenlet about to run for the first time: empty frame
    chain and data stack, empty exception state, `s->context`; recursion
@@ -111,7 +107,7 @@ void pyg_state_enter_new(pyg_pystate *s, PyThreadState *ts, const pyg_carry *car
 void pyg_state_run_prologue(PyThreadState *ts, pyg_cframe_room *room);
 
 /* On the arriving side of a resumed greenlet, with the GIL, before its
-   code goes on (may run Python code: call outside the hook).  3.12+: if
+   code goes on (may run Python code: after its ENTER).  3.12+: if
    sys.settrace/setprofile changed while it was suspended, its frames'
    code was not instrumented for it (only running chains are): set the
    functions again so that the interpreter instruments them now (S104). */

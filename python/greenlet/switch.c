@@ -120,24 +120,32 @@ transit_value(pyg_transit *tr)
 
 /* The core message that carries `tr` to receiver `to`, taking what it
    needs out of `tr`.  A greenlet about to start gets an empty message: it
-   takes its start fields instead.  -1 with an exception if the value
-   could not be built. */
-static int
-transit_msg(const pyg_impl *to, pyg_transit *tr, cg_msg *msg)
+   takes its start fields instead.  {CG_ERROR, NULL} (never a real
+   message) with an exception set if the value could not be built.
+   Returned by value, so that the caller's frame needs no room for it. */
+static cg_msg
+transit_msg(const pyg_impl *to, pyg_transit *tr)
 {
-    msg->kind = CG_VALUE;
-    msg->value = NULL;
+    cg_msg msg = {CG_VALUE, NULL};
     if (to->flags & PYG_FRESH) {
-        return 0;
+        return msg;
     }
     if (tr->exc != NULL) {
-        msg->kind = CG_ERROR;
-        msg->value = tr->exc;
+        msg.kind = CG_ERROR;
+        msg.value = tr->exc;
         tr->exc = NULL;
-        return 0;
+        return msg;
     }
-    msg->value = transit_value(tr);
-    return msg->value != NULL ? 0 : -1;
+    if (tr->one == NULL && tr->kwargs == NULL && PyTuple_GET_SIZE(tr->args) != 1) {
+        msg.value = tr->args;   /* transit_value's answer, without the call */
+        tr->args = NULL;
+        return msg;
+    }
+    msg.value = transit_value(tr);
+    if (msg.value == NULL) {
+        msg.kind = CG_ERROR;
+    }
+    return msg;
 }
 
 /* ---- finding the receiver ------------------------------------------------ */
@@ -358,24 +366,20 @@ find_receiver(pyg_thread *t, PyGreenlet *target, pyg_transit *tr, int finishing,
     }
 }
 
-/* Gives back what find_receiver put into a greenlet that then could not
-   be started. */
+/* Drops what find_receiver put into a greenlet that then could not be
+   started. */
 static void
-unstart(pyg_impl *g, pyg_transit *tr)
+unstart(pyg_impl *g)
 {
     g->flags &= ~PYG_FRESH;
-    tr->args = g->start_args;
-    tr->kwargs = g->start_kwargs;
-    tr->exc = g->start_error;
-    g->start_args = g->start_kwargs = g->start_error = NULL;
+    Py_CLEAR(g->start_args);
+    Py_CLEAR(g->start_kwargs);
+    Py_CLEAR(g->start_error);
     Py_CLEAR(g->start_run);
 }
 
 /* ---- arriving ------------------------------------------------------------- */
 
-/* The arriving side of every transfer: the trace callback sees the
-   origin, then the origin's reference (moved here by the ENTER hook) is
-   dropped.  0, or -1 with the callback's exception set (S100). */
 /* Traces a transfer from `origin` to the current greenlet that passed
    through the not-started greenlets of list `via` (or NULL): one throw
    hop into each, then the last one.  0, or -1 with the callback's
@@ -394,14 +398,13 @@ trace_arrival(pyg_thread *t, int is_throw, PyGreenlet *origin, PyObject *via)
     return t->trace != NULL ? pyg_trace(t, is_throw, from, t->current) : 0;
 }
 
-static int
-arrived(pyg_thread *t, int is_throw)
+/* arrived() with a trace callback or hops to trace (out of line: the
+   usual arrival has neither). */
+static PYG_NOINLINE int
+arrived_traced(pyg_thread *t, PyGreenlet *origin, int is_throw)
 {
-    PyGreenlet *origin = t->origin;
     pyg_impl *me = PYG_IMPL(t->current);
-    PYG_INVARIANT(t == pyg_thread_peek() && me->cg == cg_current() && me->thread == t);
     PyObject *via = me->trace_via;
-    t->origin = NULL;
     me->trace_via = NULL;
     int rc = 0;
     if (t->trace != NULL && origin != NULL) {
@@ -416,6 +419,22 @@ arrived(pyg_thread *t, int is_throw)
         }
     }
     return rc;
+}
+
+/* The arriving side of every transfer to `me`, the current greenlet:
+   the trace callback sees `origin` (what arrive() returned), then that
+   reference is dropped.  0, or -1 with the callback's exception set
+   (S100). */
+static inline int
+arrived(pyg_thread *t, pyg_impl *me, PyGreenlet *origin, int is_throw)
+{
+    PYG_INVARIANT(t == pyg_thread_peek() && me->self == t->current && me->cg == cg_current() &&
+                  me->thread == t);
+    if (me->trace_via != NULL || t->trace != NULL) {
+        return arrived_traced(t, origin, is_throw);
+    }
+    Py_XDECREF(origin);     /* the usual arrival: nothing to trace */
+    return 0;
 }
 
 /* Takes `tr` to the current greenlet itself; `via` (stolen) as in
@@ -439,62 +458,96 @@ deliver_here(pyg_thread *t, pyg_transit *tr, PyObject *via)
     return transit_value(tr);
 }
 
-PyObject *
-pyg_switch(PyGreenlet *target, pyg_transit *tr)
+/* Makes `me`, whose state is back in the thread state, the current
+   greenlet of `t` (unless it still is: its switch was refused).  The
+   reference that kept the origin alive while it ran is returned, for
+   arrived() to drop after the trace callback (NULL: no origin). */
+static inline PyGreenlet *
+arrive(pyg_thread *t, pyg_impl *me)
 {
-    pyg_thread *t = pyg_thread_get();
-    if (t == NULL) {
-        transit_clear(tr);
+    PYG_INVARIANT(me->thread == t && me->cg == cg_current());
+    PyGreenlet *origin = t->current;
+    if (origin == me->self) {
         return NULL;
     }
-    PyObject *via;
-    PyGreenlet *g = find_receiver(t, target, tr, 0, &via);
-    if (g == NULL) {
-        transit_clear(tr);
-        return NULL;
-    }
-    if (g == t->current) {
-        Py_DECREF(g);
-        return deliver_here(t, tr, via);
-    }
-    pyg_impl *gi = PYG_IMPL(g);
-    cg_msg msg;
-    if (transit_msg(gi, tr, &msg) < 0) {
-        Py_DECREF(g);
-        Py_XDECREF(via);
-        return NULL;
-    }
-    Py_XSETREF(gi->trace_via, via);     /* no code runs until the switch */
-    /* While suspended, the reference to the target belongs to the
-       greenlet, not to this C frame (see pyg_abandon). */
-    pyg_impl *me = PYG_IMPL(t->current);
-    PyThreadState *ts = pyg_tstate_unchecked();    /* the same on return */
+    t->current = me->self;
+    Py_INCREF(me->self);
+    return origin;
+}
+
+/* The switch from `me`, the current greenlet, to `g` (a new
+   reference), which is to receive `msg` (owned), and what arrives back;
+   the rest as pyg_switch.  Entered by a tail call: while the greenlet is
+   suspended, this frame, which copy-stack switches save and restore, is
+   the only one of the module below the caller's. */
+static PYG_NOINLINE PyObject *
+send_and_wait(pyg_impl *me, PyGreenlet *g, cg_msg msg, void *hint)
+{
+    pyg_thread *t = me->thread;
     cg_msg received;
     cg_status st = CG_ENOMEM;
-    if (pyg_state_prepare(&me->state, ts) == 0) {
-        PyGreenlet *outer = me->waiting_on;
+    /* The interpreter's state leaves with this greenlet and comes back
+       with it, here, before any code runs on either side: every greenlet
+       is suspended in this call or not started yet (see run_function),
+       and no Python code runs in the core's switch. */
+    PyGreenlet *origin = NULL;
+    int resumed = 0;
+    PyThreadState *ts = pyg_state_leave(&me->state, &t->carry);
+    if (ts != NULL) {
+        /* While suspended, the reference to the target belongs to the
+           greenlet, not to this C frame (see pyg_abandon); only a
+           suspended greenlet waits on anything. */
+        PYG_INVARIANT(me->waiting_on == NULL);
         me->waiting_on = g;
-        st = cg_send(gi->cg, msg, &received);
+        /* cg_switch and cg_throw, unlike cg_send, try the core's bare
+           jump first, which applies to a target on a dedicated stack
+           since the module installs no hook; a copy-stack target would
+           only pay for the try. */
+        pyg_impl *gi = PYG_IMPL(g);
+        if (gi->stack_size == 0) {
+            st = cg_send(gi->cg, msg, &received);
+        } else if (msg.kind == CG_ERROR) {
+            st = cg_throw(gi->cg, msg.value, &received);
+        } else {
+            st = cg_switch(gi->cg, msg.value, &received);
+        }
+        t = me->thread;     /* (kept in `me` rather than in this frame) */
+        resumed = pyg_state_enter(&me->state, ts, &t->carry);
+        origin = arrive(t, me);
         g = me->waiting_on;
-        me->waiting_on = outer;
+        me->waiting_on = NULL;
+    }
+    if (hint != NULL) {
+        me->state.stack_hint = NULL;
     }
     if (st != CG_OK) {
-        pyg_state_unprepare(&me->state);
+        PYG_INVARIANT(origin == NULL);
+        pyg_impl *gi = PYG_IMPL(g);
         Py_CLEAR(gi->trace_via);
         if (gi->flags & PYG_FRESH) {
-            unstart(gi, tr);
+            unstart(gi);
         }
         Py_XDECREF((PyObject *)msg.value);
-        transit_clear(tr);
         pyg_raise_status(st);
         Py_XDECREF(g);
         return NULL;
     }
     Py_XDECREF(g);
-    pyg_state_resumed(&PYG_IMPL(t->current)->state, ts);
-    int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
+    /* `me` is the current greenlet again (it is this C frame's). */
+    if (resumed) {
+        pyg_state_resumed(&me->state, ts);
+    }
     PyObject *payload = received.value;
-    if (arrived(t, is_throw) < 0) {
+    if (received.kind == CG_VALUE && payload != NULL) {
+        /* The usual answer. */
+        if (arrived(t, me, origin, 0) < 0) {
+            Py_DECREF(payload);
+            return NULL;
+        }
+        return payload;
+    }
+    int is_throw = received.kind == CG_ERROR || received.kind == CG_LOST_ERROR;
+    if (arrived(t, me, origin, is_throw) < 0) {
         Py_XDECREF(payload);
         return NULL;
     }
@@ -519,19 +572,123 @@ pyg_switch(PyGreenlet *target, pyg_transit *tr)
     return payload;
 }
 
+/* find_receiver's answer when it is `target` itself, seen without its
+   walk: a started, live greenlet of `t` other than the current one (the
+   usual switch).  `t` is the calling thread's, so it has not exited. */
+static int
+resumable(pyg_thread *t, PyGreenlet *target)
+{
+    const pyg_impl *gi = PYG_IMPL(target);
+    if (gi->thread != t || target == t->current) {
+        return 0;
+    }
+    /* The module's own flags tell what dead_or_started would ask the core:
+       its greenlets die only by returning (FINISHING first), being
+       discarded (DISCARDED, DEAD_UNRUN) or their thread exiting. */
+    int r = (gi->flags & PYG_MAIN) ||
+            (gi->flags & (PYG_ENTERED | PYG_DEAD_UNRUN | PYG_FINISHING | PYG_DISCARDED)) ==
+                PYG_ENTERED;
+#ifdef PYG_DEBUG
+    int started;
+    PYG_INVARIANT(r == (!dead_or_started(gi, &started) && started));
+#endif
+    return r;
+}
+
+/* pyg_switch in every case. */
+static PYG_NOINLINE PyObject *
+switch_general(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
+               void *hint)
+{
+    pyg_transit tr = {args, kwargs, exc, NULL};
+    pyg_thread *t = pyg_thread_peek();
+    if (hint != NULL && t != NULL) {
+        /* Set before any deferred kill below switches away from here. */
+        PYG_IMPL(t->current)->state.stack_hint = hint;
+    }
+    t = pyg_thread_get();
+    if (t == NULL) {
+        transit_clear(&tr);
+        return NULL;
+    }
+    pyg_impl *me = PYG_IMPL(t->current);
+    PyObject *via = NULL;
+    PyGreenlet *g;
+    if (resumable(t, target)) {
+        g = (PyGreenlet *)Py_NewRef((PyObject *)target);
+    } else {
+        g = find_receiver(t, target, &tr, 0, &via);
+        if (g == NULL) {
+            transit_clear(&tr);
+            goto out;
+        }
+        if (g == t->current) {
+            Py_DECREF(g);
+            PyObject *r = deliver_here(t, &tr, via);
+            if (hint != NULL) {
+                me->state.stack_hint = NULL;
+            }
+            return r;
+        }
+    }
+    pyg_impl *gi = PYG_IMPL(g);
+    cg_msg msg = transit_msg(gi, &tr);
+    if (msg.kind == CG_ERROR && msg.value == NULL) {
+        Py_DECREF(g);
+        Py_XDECREF(via);
+        goto out;
+    }
+    if (via != NULL || gi->trace_via != NULL) {
+        Py_XSETREF(gi->trace_via, via);     /* no code runs until the switch */
+    }
+    return send_and_wait(me, g, msg, hint);
+
+out:
+    if (hint != NULL) {
+        me->state.stack_hint = NULL;
+    }
+    return NULL;
+}
+
+PyObject *
+pyg_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
+           void *hint)
+{
+    /* The usual switch -- to a live, started greenlet of this thread, with
+       no deferred work to run first, carrying an exception or a value that
+       needs no conversion -- calls nothing on the way to send_and_wait,
+       which is then entered by a tail call. */
+    pyg_thread *t = pyg_thread_ready();
+    if (t != NULL && resumable(t, target) && PYG_IMPL(target)->trace_via == NULL &&
+        (exc != NULL || (kwargs == NULL && Py_SIZE(args) != 1))) {
+        cg_msg msg = {exc != NULL ? CG_ERROR : CG_VALUE, exc != NULL ? exc : args};
+        pyg_impl *me = PYG_IMPL(t->current);
+        if (hint != NULL) {
+            me->state.stack_hint = hint;
+        }
+        return send_and_wait(me, (PyGreenlet *)Py_NewRef((PyObject *)target), msg, hint);
+    }
+    return switch_general(target, args, kwargs, exc, hint);
+}
+
 /* ---- the run function ------------------------------------------------------ */
 
-/* Every greenlet's body: calls `run` with the start arguments, then picks
-   the receiver of the result by the Python-level parent chain and lets
-   the core deliver it there. */
-static cg_msg
-run_function(cg_greenlet *self_cg, cg_msg first)
+/* The start of every greenlet's body, from its arrival (its bottom
+   CFrame goes into `room`) up to the call of `run`, whose result (or
+   NULL with the exception) it returns: by a tail call, so that no frame
+   of its own stays in the greenlet's stack while it runs. */
+static PYG_NOINLINE PyObject *
+run_call(pyg_impl *me, pyg_cframe_room *room)
 {
-    (void)first;    /* the start fields say everything */
+    /* The arrival: its empty interpreter state goes in, it becomes the
+       current greenlet, and gets its bottom CFrame. */
     pyg_thread *t = pyg_thread_peek();
-    pyg_impl *me = cg_userdata(self_cg);
-    pyg_cframe_room room;
-    pyg_state_run_prologue(pyg_tstate_unchecked(), &room);
+    PyThreadState *ts = pyg_tstate_unchecked();
+    PYG_INVARIANT(me->flags & PYG_FRESH);
+    me->flags = (me->flags & ~PYG_FRESH) | PYG_ENTERED;
+    pyg_state_enter_new(&me->state, ts, &t->carry, &t->chunks);
+    PyGreenlet *origin = arrive(t, me);
+    pyg_state_run_prologue(ts, room);
 
     /* What the call needs stays owned by the greenlet (not by this C
        frame) until the call returns, so that it can be released should
@@ -540,7 +697,7 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     me->start_run = me->start_error = NULL;
     me->running_run = run;
 
-    if (arrived(t, err != NULL) < 0) {
+    if (arrived(t, me, origin, err != NULL) < 0) {
         /* S100: the callback's exception replaces what was coming. */
         Py_XDECREF(err);
         err = pyg_err_take();
@@ -555,15 +712,24 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     me->run = NULL;
     Py_XDECREF(attr);
 
-    PyObject *result = NULL;
     if (err != NULL) {
         pyg_err_give(err);
-    } else if (me->start_args != NULL &&
-               (PyTuple_GET_SIZE(me->start_args) != 0 || me->start_kwargs != NULL)) {
-        result = PyObject_Call(run, me->start_args, me->start_kwargs);
-    } else {
-        result = PyObject_CallNoArgs(run);
+        return NULL;
     }
+    if (me->start_args != NULL &&
+        (PyTuple_GET_SIZE(me->start_args) != 0 || me->start_kwargs != NULL)) {
+        return PyObject_Call(run, me->start_args, me->start_kwargs);
+    }
+    return PyObject_CallNoArgs(run);
+}
+
+/* The end of every greenlet's body, once `run` has returned `result`
+   (NULL: raised): picks the receiver of the outcome by the Python-level
+   parent chain, for the core to deliver it there. */
+static PYG_NOINLINE cg_msg
+run_finish(pyg_impl *me, PyObject *result, pyg_cframe_room *room)
+{
+    pyg_thread *t = pyg_thread_peek();
     pyg_transit tr = {NULL, NULL, NULL, NULL};
     if (result != NULL) {
         tr.one = result;
@@ -577,7 +743,7 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     }
     Py_CLEAR(me->start_args);
     Py_CLEAR(me->start_kwargs);
-    run = me->running_run;
+    PyObject *run = me->running_run;
     me->running_run = NULL;
     Py_XDECREF(run);    /* may run code; what is in transit is safe in tr */
 
@@ -585,17 +751,34 @@ run_function(cg_greenlet *self_cg, cg_msg first)
     PyObject *via;
     PyGreenlet *to = find_receiver(t, me->parent, &tr, 1, &via);
     pyg_impl *ti = PYG_IMPL(to);
-    cg_msg msg;
-    if (transit_msg(ti, &tr, &msg) < 0) {
-        msg.kind = CG_ERROR;    /* the conversion's error goes instead */
-        msg.value = pyg_err_take();
+    cg_msg msg = transit_msg(ti, &tr);
+    if (msg.kind == CG_ERROR && msg.value == NULL) {
+        msg.value = pyg_err_take();     /* the conversion's error goes instead */
     }
-    (void)cg_set_parent(self_cg, ti->cg);
+    (void)cg_set_parent(me->cg, ti->cg);
     /* `to` stays referenced by its own parent chain or the thread. */
     Py_DECREF(to);
     Py_XSETREF(ti->trace_via, via);     /* after the last code that may run */
-    pyg_state_run_epilogue(pyg_tstate_unchecked(), &room);
+    PyThreadState *ts = pyg_tstate_unchecked();
+    pyg_state_run_epilogue(ts, room);
+    /* Nothing runs from here to the arrival of the receiver. */
+    pyg_state_finished(&me->state, ts, &t->carry, &t->chunks);
     return msg;
+}
+
+
+/* Every greenlet's body: calls `run` with the start arguments, then lets
+   the core deliver the outcome.  Only what must live as long as the call
+   is here: the bytes of this frame are saved and restored with the rest
+   of the greenlet's stack at each switch (copy-stack mode). */
+static cg_msg
+run_function(cg_greenlet *self_cg, cg_msg first)
+{
+    (void)first;    /* the start fields say everything */
+    pyg_impl *me = cg_userdata(self_cg);
+    pyg_cframe_room room;
+    PyObject *result = run_call(me, &room);
+    return run_finish(me, result, &room);
 }
 
 /* ---- throw ----------------------------------------------------------------- */
@@ -678,13 +861,12 @@ pyg_kill(pyg_thread *t, PyGreenlet *g)
        result comes back here. */
     PyGreenlet *old_parent = gi->parent;
     gi->parent = (PyGreenlet *)Py_NewRef((PyObject *)t->current);
-    pyg_transit tr = {NULL, NULL, NULL, NULL};
-    tr.exc = PyObject_CallFunction(PyExc_GreenletExit, "s",
-                                   "Killing the greenlet because all references have vanished.");
+    PyObject *exc = PyObject_CallFunction(PyExc_GreenletExit, "s",
+                                          "Killing the greenlet because all references have vanished.");
     PyObject *res = NULL;
-    if (tr.exc != NULL) {
+    if (exc != NULL) {
         t->kill_depth++;
-        res = pyg_switch(g, &tr);
+        res = pyg_switch(g, NULL, NULL, exc, NULL);
         t->kill_depth--;
     }
     PyGreenlet *tmp = gi->parent;

@@ -1,69 +1,19 @@
 /*
  * Per-thread state of the module: the thread's main and current greenlet,
- * its trace callback and its queue of greenlets to kill; the switch hook
- * that moves interpreter state at every switch; and what happens when a
+ * its trace callback and its queue of greenlets to kill; and what happens when a
  * thread exits (a pthread key destructor: no API call is needed first,
  * S87) or when greenlets of another thread become garbage (S82).
  */
 #include "pyg.h"
 
-/* initial-exec, as the core's own thread pointer: read twice per switch,
-   and in a shared object the default model calls __tls_get_addr for it.
-   8 bytes of the static TLS surplus glibc keeps for dlopen'ed modules (a
-   glibc assumption on every architecture, docs/platforms.md). */
-#if defined(__GNUC__) && defined(__GLIBC__)
-static _Thread_local __attribute__((tls_model("initial-exec"))) pyg_thread *tls;
-#else
-static _Thread_local pyg_thread *tls;
-#endif
+PYG_TLS_MODEL _Thread_local pyg_thread *pyg_tls;
 static pthread_key_t exit_key;
 
 /* Exited threads whose Python-side references still have to be dropped
    under the GIL. */
 static pthread_mutex_t exited_lock = PTHREAD_MUTEX_INITIALIZER;
 static pyg_thread *exited_list;
-static atomic_int exited_pending;
-
-static void
-switch_hook(cg_hook_event ev, cg_greenlet *from, cg_greenlet *to, void *arg)
-{
-    (void)arg;
-    pyg_thread *t = tls;
-    PyThreadState *ts;
-    if (ev == CG_HOOK_LEAVE) {
-        /* Looked up once per switch (a call into the interpreter and a TLS
-           lookup there): every ENTER in this thread follows a LEAVE of the
-           same thread, and a thread's state does not change under a
-           switch. */
-        t->hook_ts = ts = pyg_tstate_unchecked();
-        pyg_impl *o = cg_userdata(from);
-        PYG_INVARIANT(o != NULL && o->self == t->current && o->thread == t);
-        if (cg_get_state(from) == CG_DEAD) {
-            pyg_state_finished(&o->state, ts, &t->carry, &t->chunks);
-        } else {
-            pyg_state_leave(&o->state, ts, &t->carry);
-        }
-        return;
-    }
-    ts = t->hook_ts;
-    PYG_INVARIANT(ts == pyg_tstate_unchecked());
-    pyg_impl *n = cg_userdata(to);
-    PYG_INVARIANT(n != NULL && n->thread == t && n->cg == to &&
-                  !(n->flags & (PYG_DISCARDED | PYG_DEAD_UNRUN | PYG_FINISHING)));
-    if (n->flags & PYG_FRESH) {
-        n->flags &= ~PYG_FRESH;
-        pyg_state_enter_new(&n->state, ts, &t->carry, &t->chunks);
-    } else {
-        pyg_state_enter(&n->state, ts, &t->carry);
-    }
-    if (t->current != n->self) {
-        /* The reference that kept the origin alive while it ran goes to
-           the arriving side, which drops it after the trace callback. */
-        t->origin = t->current;
-        t->current = n->self;
-        Py_INCREF(n->self);
-    }
-}
+atomic_int pyg_exited_pending;
 
 /* Marks `t` exited and queues the references it holds for dropping
    under the GIL.  Returns 0 if it was already marked. */
@@ -73,9 +23,9 @@ mark_exited(pyg_thread *t)
     if (atomic_exchange(&t->exited, 1)) {
         return 0;
     }
-    if (tls == t) {
+    if (pyg_tls == t) {
         /* (Another thread's state is cleared in a forked child.) */
-        tls = NULL;
+        pyg_tls = NULL;
         (void)pthread_setspecific(exit_key, NULL);
     }
     if (pyg_finalizing()) {
@@ -85,7 +35,7 @@ mark_exited(pyg_thread *t)
     t->next_exited = exited_list;
     exited_list = t;
     pthread_mutex_unlock(&exited_lock);
-    atomic_store(&exited_pending, 1);
+    atomic_store(&pyg_exited_pending, 1);
     return 1;
 }
 
@@ -156,7 +106,7 @@ thread_state_cleared(PyObject *capsule)
         PyErr_Clear();
         return;
     }
-    if (t != tls || pyg_finalizing()) {
+    if (t != pyg_tls || pyg_finalizing()) {
         (void)mark_exited(t);
         return;
     }
@@ -210,7 +160,7 @@ watch_thread_state(pyg_thread *t)
 static void
 collect_exited(void)
 {
-    if (!atomic_exchange(&exited_pending, 0)) {
+    if (!atomic_exchange(&pyg_exited_pending, 0)) {
         return;
     }
     pthread_mutex_lock(&exited_lock);
@@ -224,7 +174,6 @@ collect_exited(void)
             Py_DECREF(q->self);     /* its thread is gone: discarded (S83) */
         }
         Py_CLEAR(t->trace);
-        Py_CLEAR(t->origin);
         Py_CLEAR(t->current);
         PyGreenlet *m = t->main;
         t->main = NULL;
@@ -236,7 +185,7 @@ collect_exited(void)
 void
 pyg_run_deferred(pyg_thread *t)
 {
-    if (atomic_load_explicit(&exited_pending, memory_order_relaxed)) {
+    if (atomic_load_explicit(&pyg_exited_pending, memory_order_relaxed)) {
         PyObject *exc = pyg_err_take();
         collect_exited();
         if (exc != NULL) {
@@ -374,7 +323,7 @@ pyg_thread_free(pyg_thread *t)
 pyg_thread *
 pyg_thread_peek(void)
 {
-    return tls;
+    return pyg_tls;
 }
 
 static pyg_thread *
@@ -394,29 +343,30 @@ thread_init(void)
     /* Allocating the main greenlet may run a collection, and its
        finalizers may ask for this thread's state: then that one wins. */
     PyGreenlet *m = pyg_new_main(t, mcg);
-    if (tls != NULL || m == NULL) {
+    if (pyg_tls != NULL || m == NULL) {
         if (m != NULL) {
             Py_DECREF(m);
         } else {
             pyg_thread_free(t);
         }
-        return tls;
+        return pyg_tls;
     }
     cg_set_userdata(mcg, PYG_IMPL(m));
     t->main = m;
     t->current = (PyGreenlet *)Py_NewRef((PyObject *)m);
     (void)pthread_setspecific(exit_key, t);
-    tls = t;
+    pyg_tls = t;
     if (watch_thread_state(t) < 0) {
         PyErr_Clear();  /* the key destructor still covers thread exit */
     }
     return t;
 }
 
-pyg_thread *
-pyg_thread_get(void)
+/* pyg_thread_get when the thread's state is still to be made or there is
+   deferred work (out of line: every switch calls pyg_thread_get). */
+static PYG_NOINLINE pyg_thread *
+thread_get_slow(pyg_thread *t)
 {
-    pyg_thread *t = tls;
     if (t == NULL) {
         t = thread_init();
         if (t == NULL) {
@@ -425,6 +375,13 @@ pyg_thread_get(void)
     }
     pyg_run_deferred(t);
     return t;
+}
+
+pyg_thread *
+pyg_thread_get(void)
+{
+    pyg_thread *t = pyg_thread_ready();
+    return t != NULL ? t : thread_get_slow(pyg_tls);
 }
 
 int
@@ -437,7 +394,6 @@ pyg_thread_setup(void)
         PyErr_SetString(PyExc_RuntimeError, "greenlet: no thread-exit key left");
         return -1;
     }
-    cg_set_switch_hook(switch_hook, NULL);
     PyObject *gc = PyImport_ImportModule("gc");
     PyObject *callbacks = gc != NULL ? PyObject_GetAttrString(gc, "callbacks") : NULL;
     PyObject *cb = callbacks != NULL ? PyCFunction_New(&gc_callback_def, NULL) : NULL;
