@@ -522,6 +522,9 @@ green_switch(PyGreenlet *self, PyObject *const *args, Py_ssize_t nargsf, PyObjec
     if (nargs == 0 && kwnames == NULL) {
         return pyg_switch(self, Py_NewRef(empty_args), NULL, NULL, (void *)args);
     }
+    if (nargs == 1 && kwnames == NULL) {
+        return pyg_switch_value(self, Py_NewRef(args[0]), (void *)(args + 1));
+    }
     return switch_with_args(self, args, nargs, kwnames);
 }
 

@@ -233,6 +233,9 @@ pyg_thread *pyg_owner(const pyg_impl *g);
    switch. */
 PyObject *pyg_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
                      void *hint);
+/* pyg_switch of switch(value): one positional argument, no keywords,
+   without a tuple made for it; consumes `value`. */
+PyObject *pyg_switch_value(PyGreenlet *target, PyObject *value, void *hint);
 /* Builds the exception of g.throw(typ, val, tb) (S57, S58); NULL
    with TypeError (or the constructor's error) if the arguments are bad. */
 PyObject *pyg_make_throw(PyObject *typ, PyObject *val, PyObject *tb);

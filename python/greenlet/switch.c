@@ -595,12 +595,25 @@ resumable(pyg_thread *t, PyGreenlet *target)
     return r;
 }
 
-/* pyg_switch in every case. */
+/* The usual switch's way in: `msg` to `target`, a started, live greenlet
+   of `t` other than the current one (consumed); see send_and_wait. */
+static inline PyObject *
+send_direct(pyg_thread *t, PyGreenlet *target, cg_msg msg, void *hint)
+{
+    pyg_impl *me = PYG_IMPL(t->current);
+    if (hint != NULL) {
+        me->state.stack_hint = hint;
+    }
+    return send_and_wait(me, (PyGreenlet *)Py_NewRef((PyObject *)target), msg, hint);
+}
+
+/* pyg_switch and pyg_switch_value in every case (`one`: the value of
+   the latter, else NULL). */
 static PYG_NOINLINE PyObject *
 switch_general(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
-               void *hint)
+               PyObject *one, void *hint)
 {
-    pyg_transit tr = {args, kwargs, exc, NULL};
+    pyg_transit tr = {args, kwargs, exc, one};
     pyg_thread *t = pyg_thread_peek();
     if (hint != NULL && t != NULL) {
         /* Set before any deferred kill below switches away from here. */
@@ -662,13 +675,21 @@ pyg_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs, PyObject *exc,
     if (t != NULL && resumable(t, target) && PYG_IMPL(target)->trace_via == NULL &&
         (exc != NULL || (kwargs == NULL && Py_SIZE(args) != 1))) {
         cg_msg msg = {exc != NULL ? CG_ERROR : CG_VALUE, exc != NULL ? exc : args};
-        pyg_impl *me = PYG_IMPL(t->current);
-        if (hint != NULL) {
-            me->state.stack_hint = hint;
-        }
-        return send_and_wait(me, (PyGreenlet *)Py_NewRef((PyObject *)target), msg, hint);
+        return send_direct(t, target, msg, hint);
     }
-    return switch_general(target, args, kwargs, exc, hint);
+    return switch_general(target, args, kwargs, exc, NULL, hint);
+}
+
+PyObject *
+pyg_switch_value(PyGreenlet *target, PyObject *value, void *hint)
+{
+    /* As pyg_switch's usual switch: the value is what the resumed
+       switch() returns (S20), so it needs no tuple around it. */
+    pyg_thread *t = pyg_thread_ready();
+    if (t != NULL && resumable(t, target) && PYG_IMPL(target)->trace_via == NULL) {
+        return send_direct(t, target, (cg_msg){CG_VALUE, value}, hint);
+    }
+    return switch_general(target, NULL, NULL, NULL, value, hint);
 }
 
 /* ---- the run function ------------------------------------------------------ */
