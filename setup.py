@@ -18,8 +18,8 @@ from setuptools.command.build_ext import build_ext
 def lto_flags(compiler):
     """The link-time optimisation flag the compiler and its linker take, as
     a list ([] if none: then the module is built without).  Switching and
-    creating cross files -- the core's switch, the module's switch hook and
-    thread lookup -- and inlining across them saves about 5 % of both.
+    creating cross files -- the core's switch, the module's switch and
+    state code -- and inlining across them saves about 5 % of both.
     CGREENLET_NO_LTO=1 in the environment turns it off."""
     if os.environ.get("CGREENLET_NO_LTO", "") not in ("", "0"):
         return []

@@ -11,7 +11,7 @@ py=$1
 shift
 if [ -z "${PYG_LTO+set}" ]; then
     # Switching and creating cross files (the core's switch, the module's
-    # hook and thread lookup): inlining across them saves ~5 % of both.
+    # switch and state code): inlining across them saves ~5 % of both.
     if ${CC:-cc} --version 2>/dev/null | grep -qi clang; then PYG_LTO=-flto; else PYG_LTO=-flto=auto; fi
 fi
 inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
