@@ -185,7 +185,11 @@ pyg_thread_ready(void)
    exited threads' cleanup).  May run Python code. */
 pyg_thread *pyg_thread_get(void);
 /* The calling thread's state if it exists, else NULL.  Never runs code. */
-pyg_thread *pyg_thread_peek(void);
+static inline pyg_thread *
+pyg_thread_peek(void)
+{
+    return pyg_tls;
+}
 /* Runs deferred kills of `t` and other threads' exit cleanup, if any.  May
    run Python code; preserves a pending exception. */
 void pyg_run_deferred(pyg_thread *t);
@@ -207,7 +211,7 @@ int pyg_thread_exited(const pyg_thread *t);
 /* Frees a thread state; only from its main greenlet's deallocation after
    the thread has exited. */
 void pyg_thread_free(pyg_thread *t);
-/* Installs the switch hook, the thread-exit key and the collector
+/* Installs the thread-exit key and the collector
    callback that kills what a collection found (S80).  0 or -1 with an
    exception. */
 int pyg_thread_setup(void);

@@ -320,12 +320,6 @@ pyg_thread_free(pyg_thread *t)
     PyMem_RawFree(t);
 }
 
-pyg_thread *
-pyg_thread_peek(void)
-{
-    return pyg_tls;
-}
-
 static pyg_thread *
 thread_init(void)
 {
