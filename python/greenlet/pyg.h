@@ -73,7 +73,8 @@ typedef struct pyg_impl {
     PyObject *start_args;       /*   what the run function starts with */
     PyObject *start_kwargs;
     PyObject *start_error;
-    struct pyg_impl *next_queued;   /* in its thread's kill queue */
+    struct pyg_impl *next_queued;   /* in its thread's kill queue, or in
+                                       a thread's spare list (freed) */
     struct pyg_impl *next_abandoned;    /* in a list of thread exit */
     PyObject *trace_via;        /* owned list: the not-started greenlets
                                    its next arrival passed through, each
@@ -92,6 +93,8 @@ struct pyg_thread {
     PyObject *trace;            /* owned greenlet trace callback, or NULL */
     pyg_carry carry;            /* LEAVE -> ENTER */
     pyg_chunk_cache chunks;     /* data-stack chunks for new greenlets */
+    pyg_impl *spare;            /* freed pyg_impls for the next greenlets, */
+    int n_spare;                /*   linked through next_queued */
     size_t stack_default;       /* with has_stack_default: this thread's */
     int has_stack_default;      /*   choice for new greenlets (stacks.c) */
     int kill_depth;             /* kills in progress (bounded nesting) */
@@ -180,10 +183,18 @@ pyg_thread_ready(void)
     return t;
 }
 
+/* pyg_thread_get's way when pyg_thread_ready says no: makes the state of
+   the calling thread (`t`, its pyg_tls) if NULL, then runs deferred work. */
+pyg_thread *pyg_thread_get_slow(pyg_thread *t);
 /* The calling thread's state, creating its main greenlet on first use, or
    NULL with an exception.  Also runs deferred work (cross-thread kills,
    exited threads' cleanup).  May run Python code. */
-pyg_thread *pyg_thread_get(void);
+static inline pyg_thread *
+pyg_thread_get(void)
+{
+    pyg_thread *t = pyg_thread_ready();
+    return t != NULL ? t : pyg_thread_get_slow(pyg_tls);
+}
 /* The calling thread's state if it exists, else NULL.  Never runs code. */
 static inline pyg_thread *
 pyg_thread_peek(void)

@@ -38,12 +38,6 @@ _Static_assert(sizeof(pyg_cframe_t) <= sizeof(pyg_cframe_room),
                "pyg_cframe_room too small for this CPython's CFrame");
 #endif
 
-void
-pyg_state_init(pyg_pystate *s)
-{
-    memset(s, 0, sizeof *s);
-}
-
 /* ---- 3.12+: frames linked through C-stack entry frames ---------------- */
 
 #if PYG_CSTACK_SHIM_FRAMES

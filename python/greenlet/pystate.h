@@ -73,9 +73,8 @@ typedef struct pyg_cframe_room {
     void *words[4];
 } pyg_cframe_room;
 
-/* Prepares the state of a not-started greenlet: nothing saved yet,
-   `context` (owned, may be NULL) to run in. */
-void pyg_state_init(pyg_pystate *s);
+/* A pyg_pystate of all zero bytes is the state of a not-started
+   greenlet: nothing saved yet, no context to run in. */
 
 /* LEAVE for the running greenlet, whose state is `s`, right before a
    switch away from it that it will come back from: saves the thread's

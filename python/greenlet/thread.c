@@ -229,6 +229,25 @@ pyg_kill_allowed(const pyg_thread *t)
     return t->in_gc_stop || !pyg_gc_collecting();
 }
 
+static void
+free_spares(pyg_thread *t)
+{
+    while (t->spare != NULL) {
+        pyg_impl *gi = t->spare;
+        t->spare = gi->next_queued;
+        PyMem_RawFree(gi);
+    }
+    t->n_spare = 0;
+}
+
+/* 1 if the collection whose callback got `info` was a full one. */
+static int
+full_collection(PyObject *info)
+{
+    PyObject *gen = PyDict_Check(info) ? PyDict_GetItemString(info, "generation") : NULL;
+    return gen != NULL && PyLong_Check(gen) && PyLong_AsLong(gen) == 2;
+}
+
 static PyObject *
 gc_callback(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -240,6 +259,12 @@ gc_callback(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         t->in_gc_stop = 1;
         pyg_run_deferred(t);
         t->in_gc_stop = 0;
+        /* As CPython's own free lists: a full collection gives back what
+           the thread keeps for its next greenlets. */
+        if (nargs >= 2 && full_collection(args[1])) {
+            free_spares(t);
+            pyg_chunk_cache_drain(&t->chunks);
+        }
     }
     Py_RETURN_NONE;
 }
@@ -315,6 +340,7 @@ void
 pyg_thread_free(pyg_thread *t)
 {
     pyg_chunk_cache_drain(&t->chunks);
+    free_spares(t);
     pthread_mutex_destroy(&t->lock);
     PyMem_RawFree(t->doomed);
     PyMem_RawFree(t);
@@ -356,10 +382,8 @@ thread_init(void)
     return t;
 }
 
-/* pyg_thread_get when the thread's state is still to be made or there is
-   deferred work (out of line: every switch calls pyg_thread_get). */
-static PYG_NOINLINE pyg_thread *
-thread_get_slow(pyg_thread *t)
+pyg_thread *
+pyg_thread_get_slow(pyg_thread *t)
 {
     if (t == NULL) {
         t = thread_init();
@@ -369,13 +393,6 @@ thread_get_slow(pyg_thread *t)
     }
     pyg_run_deferred(t);
     return t;
-}
-
-pyg_thread *
-pyg_thread_get(void)
-{
-    pyg_thread *t = pyg_thread_ready();
-    return t != NULL ? t : thread_get_slow(pyg_tls);
 }
 
 int

@@ -69,6 +69,9 @@ cg__drop_kill_refs(cg_greenlet *g)
 {
     cg_greenlet *old = g->kill_old;
     cg_greenlet *target = g->kill_target;
+    if (old == NULL && target == NULL) {
+        return;     /* the usual case: no kill was waited in */
+    }
     g->kill_old = NULL;
     g->kill_target = NULL;
     cg__release(old);
@@ -334,6 +337,9 @@ cg_set_parent(cg_greenlet *g, cg_greenlet *parent)
     }
     if (parent->thread != g->thread) {
         return CG_EWRONG_THREAD;
+    }
+    if (parent == g->parent) {
+        return CG_OK;   /* the tree has no cycle to find */
     }
     cg_walk w = cg__walk_start(parent);
     do {

@@ -29,9 +29,12 @@ case_cycles_refused(void)
     CHECK_ST(cg_set_parent(b, c), CG_ECYCLE);
     /* Nothing changed. */
     CHECK(cg_parent(a) == cg_main() && cg_parent(b) == a && cg_parent(c) == b);
-    /* Re-rooting is fine. */
+    /* Re-rooting is fine, and so is the parent it has already. */
     CHECK_OK(cg_set_parent(c, a));
     CHECK(cg_parent(c) == a);
+    CHECK_OK(cg_set_parent(c, a));
+    CHECK_OK(cg_set_parent(b, a));
+    CHECK(cg_parent(c) == a && cg_parent(b) == a);
     CHECK_ST(cg_set_parent(cg_main(), a), CG_EINVAL);
     CHECK_ST(cg_set_parent(NULL, a), CG_EINVAL);
     CHECK_ST(cg_set_parent(a, NULL), CG_EINVAL);
