@@ -57,7 +57,8 @@ class BuildExt(build_ext):
 sources = sorted(glob.glob("python/greenlet/*.c") + glob.glob("src/core/*.c") +
                  glob.glob("src/stack/*.c") + glob.glob("src/arch/*.c") +
                  glob.glob("src/arch/*.S"))
-define_macros = [("_GNU_SOURCE", "1")]
+# CG_EMBEDDED: the core's API stays private to the module (include/cgreenlet.h).
+define_macros = [("_GNU_SOURCE", "1"), ("CG_EMBEDDED", "1")]
 
 
 def header_defines(path):

@@ -33,8 +33,10 @@ extern "C" {
 #endif
 
 /* The library is built with hidden visibility; what is declared here is
-   its exported API. */
-#if defined(__GNUC__)
+   its exported API.  A program or module that compiles the core into
+   itself defines CG_EMBEDDED: then the API stays private to it, and its
+   calls are direct (no PLT) and may be inlined at link time. */
+#if defined(__GNUC__) && !defined(CG_EMBEDDED)
 #pragma GCC visibility push(default)
 #endif
 
@@ -373,7 +375,7 @@ typedef void *(*cg_malloc_fn)(size_t size, void *ctx);
 typedef void (*cg_free_fn)(void *ptr, void *ctx);
 void cg_set_allocator(cg_malloc_fn malloc_fn, cg_free_fn free_fn, void *ctx);
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(CG_EMBEDDED)
 #pragma GCC visibility pop
 #endif
 

@@ -19,7 +19,7 @@ suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"
 out=${PYG_OUT:-python/greenlet}
 mkdir -p "$out"
 ${CC:-cc} -shared -fPIC ${OPT:--O2} $PYG_LTO -g -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-    -fvisibility=hidden -fasynchronous-unwind-tables -pthread -D_GNU_SOURCE \
+    -fvisibility=hidden -fasynchronous-unwind-tables -pthread -D_GNU_SOURCE -DCG_EMBEDDED \
     -I"$inc" -Iinclude -Ipython/greenlet "$@" \
     python/greenlet/*.c src/core/*.c src/stack/*.c src/arch/*.c src/arch/*.S \
     -o "$out/_greenlet$suffix"
