@@ -106,7 +106,9 @@ def build_ours(label, py):
     stamp = os.path.join(pkg, ".built")
     if not os.path.exists(stamp) or os.path.getmtime(stamp) < newest_mtime(
             ["src", "include", "python/greenlet"]):
-        r = sh(["sh", "tools/build-python.sh", py], cwd=ROOT,
+        # -DNDEBUG as pip builds it (the interpreter's CFLAGS): CPython's
+        # inline functions then leave out their assert()s.
+        r = sh(["sh", "tools/build-python.sh", py, "-DNDEBUG"], cwd=ROOT,
                env=dict(os.environ, PYG_OUT=pkg))
         if r.returncode:
             raise SystemExit("build failed for %s:\n%s" % (label, r.stdout))
