@@ -355,8 +355,9 @@ def rows(entry, ref):
             target = "instr <= 0.5"
             verdict = "-" if ri is None else ("met" if ri <= 0.5 else "missed")
         elif name == "create":
+            # (The issue's own figures for create were times: shown too.)
             lim = 0.5 if ver < (3, 11) else 0.1
-            target = "instr <= %g" % lim
+            target = "instr <= %g (time %s)" % (lim, fmt(rt, 2))
             verdict = "-" if ri is None else ("met" if ri <= lim else "missed")
         elif name == "switch_depth500" and ver >= (3, 12):
             d1 = g("switch", "ours", "instructions")
