@@ -183,6 +183,8 @@ pyg_thread_ready(void)
     return t;
 }
 
+/* Frees the pyg_impls thread `t` keeps for its next greenlets. */
+void pyg_free_spare_impls(pyg_thread *t);
 /* pyg_thread_get's way when pyg_thread_ready says no: makes the state of
    the calling thread (`t`, its pyg_tls) if NULL, then runs deferred work. */
 pyg_thread *pyg_thread_get_slow(pyg_thread *t);

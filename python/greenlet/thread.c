@@ -39,6 +39,15 @@ mark_exited(pyg_thread *t)
     return 1;
 }
 
+/* Frees what `t` keeps for its next greenlets: their records and
+   data-stack chunks. */
+static void
+give_back_spares(pyg_thread *t)
+{
+    pyg_free_spare_impls(t);
+    pyg_chunk_cache_drain(&t->chunks);
+}
+
 /* Fallback for a thread that exits without CPython clearing its thread
    state (no GIL, no Python here): the core marks the greenlets dead on its
    own, the references are dropped by the next API call elsewhere. */
@@ -123,6 +132,10 @@ thread_state_cleared(PyObject *capsule)
         Py_DECREF(gi->self);    /* may free gi */
     }
     destroy_doomed(t);
+    /* What it kept for its next greenlets goes now, not when the last of
+       its greenlets is freed (here pyg_tls is still t: nothing is added
+       after mark_exited). */
+    give_back_spares(t);
     /* The core's own exit would come only with the OS thread's (a key
        destructor, after join() has returned): done now, so that the
        thread's greenlets can be freed from any thread at once. */
@@ -229,17 +242,6 @@ pyg_kill_allowed(const pyg_thread *t)
     return t->in_gc_stop || !pyg_gc_collecting();
 }
 
-static void
-free_spares(pyg_thread *t)
-{
-    while (t->spare != NULL) {
-        pyg_impl *gi = t->spare;
-        t->spare = gi->next_queued;
-        PyMem_RawFree(gi);
-    }
-    t->n_spare = 0;
-}
-
 /* 1 if the collection whose callback got `info` was a full one. */
 static int
 full_collection(PyObject *info)
@@ -262,8 +264,7 @@ gc_callback(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         /* As CPython's own free lists: a full collection gives back what
            the thread keeps for its next greenlets. */
         if (nargs >= 2 && full_collection(args[1])) {
-            free_spares(t);
-            pyg_chunk_cache_drain(&t->chunks);
+            give_back_spares(t);
         }
     }
     Py_RETURN_NONE;
@@ -339,8 +340,7 @@ pyg_thread_exited(const pyg_thread *t)
 void
 pyg_thread_free(pyg_thread *t)
 {
-    pyg_chunk_cache_drain(&t->chunks);
-    free_spares(t);
+    give_back_spares(t);
     pthread_mutex_destroy(&t->lock);
     PyMem_RawFree(t->doomed);
     PyMem_RawFree(t);
