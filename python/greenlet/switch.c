@@ -776,9 +776,7 @@ run_finish(pyg_impl *me, PyObject *result, pyg_cframe_room *room)
     if (msg.kind == CG_ERROR && msg.value == NULL) {
         msg.value = pyg_err_take();     /* the conversion's error goes instead */
     }
-    if (cg_parent(me->cg) != ti->cg) {
-        (void)cg_set_parent(me->cg, ti->cg);
-    }
+    (void)cg_set_parent(me->cg, ti->cg);
     /* `to` stays referenced by its own parent chain or the thread. */
     Py_DECREF(to);
     Py_XSETREF(ti->trace_via, via);     /* after the last code that may run */
